@@ -1,0 +1,68 @@
+# evosweep: two commands on a fresh Debian machine -- `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench report scaling lock clean-results help
+
+help:
+	@echo "make run     - set up .venv and run the default pipeline (snakemake --cores all)"
+	@echo "make test    - set up .venv and run every test"
+	@echo "make lint    - snakemake --lint, snakefmt --check, ruff"
+	@echo "make format  - snakefmt and ruff format"
+	@echo "make bench   - speed benchmarks (ratios measured side by side)"
+	@echo "make report  - build results/report.html"
+	@echo "make scaling - the scaling study (results/scaling/)"
+
+# The virtual environment is rebuilt whenever the pins change.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
+	@$(BIN)/python -m evosweep.finish
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/snakefmt .
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/evolve.py
+	$(BIN)/python bench/dryrun.py
+
+report: $(STAMP)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
+	$(BIN)/snakemake --profile profiles/default --report results/report.html
+	@echo "Report: $(CURDIR)/results/report.html"
+
+scaling: $(STAMP)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) scaling
+
+# Re-pin the whole tree from pyproject.toml (run after changing a pin there).
+lock:
+	rm -rf /tmp/evosweep-lock && $(PYTHON) -m venv /tmp/evosweep-lock
+	/tmp/evosweep-lock/bin/pip install --quiet -e '.[dev]'
+	( echo "# Full pinned dependency tree (pip freeze of a fresh install of pyproject.toml [dev])."; \
+	  echo "# Regenerate with: make lock"; \
+	  /tmp/evosweep-lock/bin/pip freeze --exclude-editable | grep -v '^-e' ) > requirements.lock
+
+clean-results:
+	rm -rf results logs benchmarks

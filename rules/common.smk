@@ -1,0 +1,51 @@
+# Shared set-up: config validation (one-line errors before any job) and input functions.
+import sys
+from pathlib import Path
+
+# Make src/ importable even without `pip install -e .` (e.g. inside per-rule conda envs).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from evosweep import config as evosweep_config
+from evosweep import data as evosweep_data
+from evosweep.errors import EvosweepError
+
+
+def _check_config():
+    """Validate and fill defaults; stop with one clear line on bad config or data."""
+    try:
+        evosweep_config.validate(config)
+        evosweep_data.preflight(config["datasets"], config["seed"])
+    except EvosweepError as error:
+        sys.exit(f"evosweep: {error}")
+
+
+_check_config()
+
+DATASETS = sorted(config["datasets"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def dataset_spec(wildcards):
+    """Only the dataset's own config, so editing another dataset never reruns this one."""
+    return config["datasets"][wildcards.dataset]
+
+
+def dataset_source_files(wildcards):
+    """A user file behind the dataset, so editing the file reruns its chain."""
+    path = evosweep_data.source_path(config["datasets"][wildcards.dataset])
+    return [path] if path else []
+
+
+def data_outputs():
+    return expand(
+        "results/data/{dataset}/{file}",
+        dataset=DATASETS,
+        file=["train.parquet", "test.parquet", "summary.json"],
+    )
+
+
+def final_outputs():
+    return data_outputs()

@@ -1,0 +1,23 @@
+rule prepare_data:
+    input:
+        dataset_source_files,
+    output:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+        summary=report(
+            "results/data/{dataset}/summary.json",
+            caption="../report/data_summary.rst",
+            category="Data",
+            labels={"dataset": "{dataset}"},
+        ),
+    params:
+        spec=dataset_spec,
+        seed=config["seed"],
+    log:
+        "logs/data/{dataset}.log",
+    benchmark:
+        "benchmarks/data/{dataset}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/prepare_data.py"

@@ -1,0 +1,3 @@
+"""evosweep: parallel hyper-parameter search and evolutionary optimisation on Slurm."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,142 @@
+"""Configuration: JSON-Schema validation with defaults, then cross-checks, as one-line errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
+
+from evosweep.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+CONFIG_FILE_HINT = "config/config.yaml"
+
+
+def _extend_with_defaults(validator_class):
+    """A validator that fills `default` values while it validates (jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _extend_with_defaults(Draft202012Validator)
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def key_path(path) -> str:
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _describe(error: ValidationError) -> str:
+    """Turn a jsonschema error into 'where: what was expected'."""
+    where = key_path(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unexpected = sorted(set(error.instance) - set(allowed))
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"{where}: unknown key {', '.join(map(repr, unexpected))}{hint}"
+    if error.validator == "required":
+        return f"{where}: missing required key ({error.message})"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{where}: expected {expected}, got {error.instance!r}"
+    if error.validator == "pattern" and "description" in schema:
+        return f"{where}: {error.instance!r} is not valid; expected {schema['description']}"
+    if error.validator == "pattern":
+        return f"{where}: {error.instance!r} is not a valid name (letters, digits, _)"
+    if error.validator == "enum":
+        options = ", ".join(map(repr, error.validator_value))
+        return f"{where}: {error.instance!r} is not one of {options}"
+    if error.validator == "oneOf" and "description" in schema:
+        return f"{where}: {error.instance!r} is not valid; expected {schema['description']}"
+    if error.validator in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        bounds = {
+            "minimum": ">=",
+            "maximum": "<=",
+            "exclusiveMinimum": ">",
+            "exclusiveMaximum": "<",
+        }
+        op = bounds[error.validator]
+        return f"{where}: {error.instance!r} is out of range; expected a value {op} {error.validator_value}"
+    return f"{where}: {error.message}"
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """Validate `config` in place against the schema, filling defaults; raise ConfigError."""
+    schema = schema if schema is not None else load_schema()
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"config error: the configuration must be a mapping (fix {CONFIG_FILE_HINT})"
+        )
+    validator = _DefaultFillingValidator(schema)
+    error = best_match(validator.iter_errors(config), key=_relevance)
+    if error is not None:
+        raise ConfigError(f"config error at {_describe(error)} (fix {CONFIG_FILE_HINT})")
+    check_references(config)
+    return config
+
+
+def _relevance(error: ValidationError):
+    # Prefer the deepest error; oneOf/anyOf wrappers are less specific than their leaves.
+    return (len(error.absolute_path), error.validator not in {"oneOf", "anyOf"})
+
+
+def check_references(config: dict) -> None:
+    """Cross-references the schema cannot express."""
+    datasets = config.get("datasets", {})
+    for name, spec in datasets.items():
+        source = spec["source"]
+        if (
+            source.startswith(("csv:", "parquet:"))
+            and not spec.get("unsupervised")
+            and "target" not in spec
+        ):
+            raise ConfigError(
+                f"config error at datasets.{name}.target: a {source.split(':')[0]} source needs "
+                f"'target' naming its label column (or unsupervised: true)"
+            )
+    models = config.get("search", {}).get("models", {})
+    for name, spec in models.items():
+        if spec["dataset"] not in datasets:
+            raise ConfigError(
+                f"config error at search.models.{name}.dataset: unknown dataset {spec['dataset']!r}; "
+                f"defined datasets: {', '.join(sorted(datasets))}"
+            )
+    problems = config.get("evolve", {}).get("problems", {})
+    for name, spec in problems.items():
+        model = spec.get("model")
+        if spec["objective"] == "feature_selection" and model is None:
+            raise ConfigError(
+                f"config error at evolve.problems.{name}.model: feature selection needs 'model', "
+                f"the search model whose best parameters score each feature subset"
+            )
+        if model is not None and model not in models:
+            raise ConfigError(
+                f"config error at evolve.problems.{name}.model: unknown search model {model!r}; "
+                f"defined models: {', '.join(sorted(models)) or 'none'}"
+            )
+
+
+def select(config: dict, *keys: str) -> Any:
+    """The sub-config at a key path (used to give each rule only the config it reads)."""
+    node = config
+    for key in keys:
+        node = node[key]
+    return node
