@@ -10,9 +10,11 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/search.smk"
+include: "rules/evolve.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -12,9 +12,16 @@ from evosweep.errors import EvosweepError
 
 def _check_config():
     """Validate and fill defaults; stop with one clear line on bad config or data."""
+    # Checks that read user files or import estimators; each stage adds its own.
+    expensive_checks = [
+        lambda cfg: evosweep_data.preflight(cfg["datasets"], cfg["seed"]),
+    ]
     try:
         evosweep_config.validate(config)
-        evosweep_data.preflight(config["datasets"], config["seed"])
+        user_files = [evosweep_data.source_path(s) for s in config["datasets"].values()]
+        evosweep_config.run_checks_once(
+            config, expensive_checks, files=[f for f in user_files if f]
+        )
     except EvosweepError as error:
         sys.exit(f"evosweep: {error}")
 
@@ -48,4 +55,5 @@ def data_outputs():
 
 
 def final_outputs():
-    return data_outputs()
+    # search_outputs() lives in rules/search.smk, evolve_outputs() in rules/evolve.smk.
+    return data_outputs() + search_outputs() + evolve_outputs()

@@ -10,14 +10,14 @@ rule prepare_data:
             category="Data",
             labels={"dataset": "{dataset}"},
         ),
-    params:
-        spec=dataset_spec,
-        seed=config["seed"],
     log:
         "logs/data/{dataset}.log",
     benchmark:
         "benchmarks/data/{dataset}.tsv"
     conda:
         "../envs/data.yaml"
+    params:
+        spec=dataset_spec,
+        seed=config["seed"],
     script:
         "../scripts/prepare_data.py"

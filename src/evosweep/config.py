@@ -140,3 +140,37 @@ def select(config: dict, *keys: str) -> Any:
     for key in keys:
         node = node[key]
     return node
+
+
+def _fingerprint(config: dict, files) -> str:
+    """Config + user files + evosweep's own code: when any changes, the checks run again."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.glob("**/*.py")) + [Path(f) for f in files]:
+        try:
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        except OSError:
+            digest.update(f"{path}:missing".encode())
+    return digest.hexdigest()
+
+
+def run_checks_once(config: dict, checks, files=(), cache_dir=".snakemake/evosweep") -> None:
+    """Run the expensive checks (reading user files, importing estimators) once per change.
+
+    A no-op `snakemake -n` and every cluster job re-parse the Snakefile; remembering that this
+    exact config already passed keeps them from paying for scikit-learn imports again.
+    """
+    stamp = Path(cache_dir) / f"checked-{_fingerprint(config, files)}"
+    if stamp.exists():
+        return
+    for check in checks:
+        check(config)
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:
+        pass  # a read-only working directory only costs the re-check
