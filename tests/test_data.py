@@ -1,0 +1,110 @@
+"""Data stage logic: sources, validation errors, reproducible splits."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evosweep import data
+from evosweep.errors import DataError
+
+
+def spec(source, **extra):
+    return {"source": source, "test_size": 0.25, "stratify": True, "categorical": "error", **extra}
+
+
+@pytest.mark.parametrize("name", ["digits", "breast_cancer", "wine", "iris"])
+def test_sklearn_sources_load_and_split(name):
+    train, test, summary = data.prepare(name, spec(f"sklearn:{name}"), seed=3)
+    assert summary["rows"] == len(train) + len(test)
+    assert summary["classes"] >= 2
+    assert sum(summary["class_counts"].values()) == summary["rows"]
+    assert data.TARGET in train.columns
+
+
+def test_blobs_are_seeded_and_never_have_zero_centers():
+    blob_spec = spec(
+        "blobs", n_samples=300, centers=1, n_features=3, cluster_std=1.0, stratify=False
+    )
+    # One center means a single class: a clustering-only dataset still loads and splits.
+    frame, digest = data.load("b", blob_spec, seed=7)
+    assert frame.shape == (300, 4)
+    again, digest_again = data.load("b", blob_spec, seed=7)
+    assert digest == digest_again and frame.equals(again)
+    other, digest_other = data.load("b", blob_spec, seed=8)
+    assert digest_other != digest
+
+
+def test_split_is_reproducible_and_stratified():
+    s = spec("sklearn:iris")
+    train1, test1, _ = data.prepare("iris", s, seed=11)
+    train2, test2, _ = data.prepare("iris", s, seed=11)
+    pd.testing.assert_frame_equal(train1, train2)
+    pd.testing.assert_frame_equal(test1, test2)
+    counts = test1[data.TARGET].value_counts()
+    assert counts.max() - counts.min() <= 1  # stratified: 50/50/50 stays balanced
+    train3, _, _ = data.prepare("iris", s, seed=12)
+    assert not train1.equals(train3)
+
+
+def write_csv(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_source_with_named_target_and_summary(tmp_path):
+    rows = "\n".join(f"{i},{i * 2.5},{'a' if i % 2 else 'b'}" for i in range(20))
+    path = write_csv(tmp_path / "ok.csv", "x,y,label\n" + rows + "\n")
+    train, test, summary = data.prepare("mine", spec(f"csv:{path}", target="label"), seed=1)
+    assert summary["features"] == 2 and summary["classes"] == 2
+    assert summary["class_counts"] == {"a": 10, "b": 10}
+    out = tmp_path / "out"
+    data.write(train, test, summary, out / "train.parquet", out / "test.parquet", out / "s.json")
+    features, labels = data.read_split(out / "train.parquet")
+    assert list(features.columns) == ["x", "y"] and len(labels) == len(train)
+    assert json.loads((out / "s.json").read_text())["source_sha256"] == summary["source_sha256"]
+
+
+def test_parquet_source(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(12.0), "b": np.ones(12), "y": [0, 1] * 6})
+    frame.to_parquet(tmp_path / "d.parquet")
+    _, _, summary = data.prepare("p", spec(f"parquet:{tmp_path / 'd.parquet'}", target="y"), 0)
+    assert summary["rows"] == 12
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "expected"),
+    [
+        (None, {}, "not found"),
+        ("", {}, "is empty"),
+        ("x,label\n", {}, "has a header but no rows"),
+        ("x,y\n1,0\n2,1\n", {}, "column 'label' not in"),
+        (
+            "x,z,label\n1,,a\n2,3,b\n,4,a\n5,6,b\n",
+            {},
+            "2 missing value(s) in features: column 'x' row(s) 3; column 'z' row(s) 1",
+        ),
+        ("x,colour,label\n1,red,a\n2,blue,b\n", {}, "non-numeric feature column(s) 'colour'"),
+        ("x,label\n1,a\n2,a\n3,a\n", {}, "a single class ('a')"),
+        ("x,label\n1,a\n2,b\n3,b\n4,b\n", {}, "class 'a' has a single row"),
+    ],
+)
+def test_bad_files_give_one_line_naming_the_problem(tmp_path, content, extra, expected):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError) as raised:
+        data.preflight({"mine": spec(f"csv:{path}", target="label", **extra)}, seed=0)
+    assert expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_onehot_encoding_is_an_explicit_option(tmp_path):
+    rows = "".join(f"{i},{'red' if i % 3 else 'blue'},{i % 2}\n" for i in range(12))
+    path = write_csv(tmp_path / "c.csv", "x,colour,label\n" + rows)
+    train, _, summary = data.prepare(
+        "c", spec(f"csv:{path}", target="label", categorical="onehot"), 0
+    )
+    assert {"colour_red", "colour_blue"} <= set(train.columns)
+    assert summary["features"] == 3

@@ -1,0 +1,47 @@
+"""Run the real workflow on a small config in a scratch directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = Path(workdir) / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, config: dict | None, *args: str, check: bool = True, timeout=900):
+    """`snakemake -s REPO/Snakefile -d WORKDIR --configfile WORKDIR/config.yaml ARGS`.
+
+    `--configfile` replaces the default config's top-level keys, so a test config never
+    inherits the full-size default datasets or models.
+    """
+    workdir = Path(workdir)
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    if config is not None:
+        command += ["--configfile", str(write_config(workdir, config))]
+    command += list(args)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    result = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}): {' '.join(command)}\n"
+            f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def evosweep_error_lines(result) -> list[str]:
+    """The user-facing error lines (the Snakefile exits with one line starting 'evosweep:')."""
+    return [line for line in result.stderr.splitlines() if line.startswith("evosweep:")]
