@@ -8,10 +8,14 @@ min_version("9.27")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evolve.smk"
+include: "rules/report.smk"
 
 
 rule all:

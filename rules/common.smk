@@ -55,5 +55,5 @@ def data_outputs():
 
 
 def final_outputs():
-    # search_outputs() lives in rules/search.smk, evolve_outputs() in rules/evolve.smk.
-    return data_outputs() + search_outputs() + evolve_outputs()
+    # Each stage's rule file defines its own *_outputs().
+    return data_outputs() + search_outputs() + evolve_outputs() + report_outputs()

@@ -1,0 +1,289 @@
+"""One private ipyparallel cluster per job, stopped on every exit path.
+
+    with engine_cluster(n_engines) as engines:
+        with engines.joblib_backend():
+            GridSearchCV(..., n_jobs=-1).fit(X, y)
+
+Locally the controller listens on 127.0.0.1 and `n` engines start as local processes. Inside a
+Slurm allocation with more than one task, the controller binds the batch host's address and the
+engines start as one `srun` step, one engine per task (ipyparallel's own Slurm launchers would
+submit new batch jobs, and its MPI launcher needs mpi4py). Each cluster has its own profile
+directory and cluster id under a fresh temporary directory, so concurrent jobs never share state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import stat
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import ipyparallel as ipp
+from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
+from traitlets import List, Unicode
+from traitlets.config import Config
+
+log = logging.getLogger("evosweep")
+
+# The controller's heartbeat period (ms). Registration completes on a heartbeat, so
+# ipyparallel's default (3000 ms) makes 2 engines take 6.5 s; 100 ms brings it under 3 s.
+# Missed beats before an engine counts as dead: 50 x 100 ms = 5 s, tolerant of a busy node.
+HEARTBEAT_MS = 100
+HEARTBEAT_MISSES = 50
+BACKEND_NAME = "evosweep-ipyparallel"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class EngineStartError(RuntimeError):
+    """Engines did not register in time; the message names the engine log."""
+
+
+class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
+    """`srun -n N [srun args] ipengine ...` inside the current allocation: one engine per task.
+
+    Unlike MPIEngineSetLauncher it does not pass `--mpi` to ipengine (no mpi4py needed).
+    """
+
+    mpi_cmd = List(["srun"], config=True)
+    name = Unicode("ipengine-srun")
+
+    @property
+    def program(self):
+        return self.engine_cmd
+
+    @property
+    def program_args(self):
+        return self.cluster_args + self.engine_args
+
+    def start(self, n):
+        self.n = n
+        return super().start(n)
+
+
+def in_slurm_allocation() -> bool:
+    """True inside a Slurm job with more than one task (engines then go through srun)."""
+    return bool(os.environ.get("SLURM_JOB_ID")) and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+
+
+def slurm_tasks() -> int:
+    return int(os.environ.get("SLURM_NTASKS", "1"))
+
+
+def _batch_host_address() -> str:
+    """The address engines on other nodes can reach: the batch host's, never all interfaces."""
+    host = socket.gethostname()
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return "127.0.0.1"
+
+
+def _cpus_per_engine(slurm: bool) -> int:
+    if slurm:
+        return int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))
+    return 1
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM (Slurm's time limit, snakemake's cancel) into an exception so the
+    `finally` blocks stop the cluster; restore the previous handler afterwards."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread: the caller owns signal handling
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _secure_connection_files(profile_dir: Path) -> None:
+    for path in (profile_dir / "security").glob("*.json"):
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+class EngineCluster:
+    """A running cluster: `client`, a load-balanced `view`, `n_engines`, `start_seconds`."""
+
+    def __init__(self, cluster: ipp.Cluster, client: ipp.Client, n_engines: int, workdir: Path):
+        self.cluster = cluster
+        self.client = client
+        self.n_engines = n_engines
+        self.workdir = workdir
+        self.start_seconds = 0.0
+        self.view = client.load_balanced_view()
+        # A task on an engine that dies is resubmitted to another engine.
+        self.view.retries = max(1, n_engines)
+        self.client[:].use_cloudpickle()
+
+    @contextlib.contextmanager
+    def joblib_backend(self):
+        """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view."""
+        from joblib import parallel_config
+
+        self.view.register_joblib_backend(BACKEND_NAME)
+        with warnings.catch_warnings():
+            # ipyparallel 9.2's backend implements joblib's deprecated apply_async; joblib
+            # warns on every Parallel call. Only that one message is silenced.
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`apply_async` is deprecated",
+                category=DeprecationWarning,
+            )
+            with parallel_config(backend=BACKEND_NAME, n_jobs=self.n_engines):
+                yield self
+
+    def engine_pids(self) -> list[int]:
+        """Process ids of the engines (for tests that kill one)."""
+        return self.client[:].apply_sync(os.getpid)
+
+
+def _engine_logs(profile_dir: Path) -> list[Path]:
+    return sorted((profile_dir / "log").glob("ipengine*.log"))
+
+
+def _keep_logs(profile_dir: Path, keep_dir: Path | None) -> list[Path]:
+    """Copy engine logs out of the temporary profile before it is removed."""
+    target = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="evosweep-engines-"))
+    target.mkdir(parents=True, exist_ok=True)
+    kept = []
+    for path in _engine_logs(profile_dir):
+        shutil.copy(path, target / path.name)
+        kept.append(target / path.name)
+    return kept
+
+
+@contextlib.contextmanager
+def engine_cluster(
+    n_engines: int | None = None,
+    *,
+    timeout: float = 60.0,
+    slurm: bool | None = None,
+    keep_logs_in: str | Path | None = None,
+):
+    """Start a private cluster of `n_engines` engines, yield an EngineCluster, always stop it.
+
+    n_engines: default 1 locally, SLURM_NTASKS inside a Slurm allocation.
+    slurm: force (True) or forbid (False) srun engines; default: detect the allocation.
+    keep_logs_in: where engine logs are copied if the engines fail to start.
+    """
+    slurm = in_slurm_allocation() if slurm is None else slurm
+    if n_engines is None:
+        n_engines = slurm_tasks() if slurm else 1
+    workdir = Path(tempfile.mkdtemp(prefix="evosweep-ipp-", dir=os.environ.get("TMPDIR")))
+    profile_dir = workdir / "profile"
+    for sub in ("security", "log", "pid", "startup"):
+        (profile_dir / sub).mkdir(parents=True, exist_ok=True)
+    (profile_dir / "security").chmod(stat.S_IRWXU)
+    cpus = _cpus_per_engine(slurm)
+    engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
+    config = Config()
+    # Engines (local processes or the srun step, which exports its environment to the tasks)
+    # get this environment; their BLAS pools then match their share of the cores.
+    config.EngineLauncher.environment = engine_env
+    kwargs = {}
+    if slurm:
+        kwargs["engine_launcher_class"] = SrunEngineSetLauncher
+        address = _batch_host_address()
+        # One step, one engine per task, each engine bound to its task's cpus; an engine
+        # that exits must not take the others down.
+        config.SrunEngineSetLauncher.mpi_args = [
+            f"--cpus-per-task={cpus}",
+            "--kill-on-bad-exit=0",
+            "--exact",
+        ]
+    else:
+        address = "127.0.0.1"
+    cluster = ipp.Cluster(
+        n=n_engines,
+        profile_dir=str(profile_dir),
+        cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        controller_ip=address,
+        controller_location=address,
+        controller_args=[
+            f"--HeartMonitor.period={HEARTBEAT_MS}",
+            f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
+        ],
+        engine_timeout=max(30, int(timeout)),
+        shutdown_atexit=True,
+        load_profile=False,
+        log_level=logging.WARNING,
+        config=config,
+        **kwargs,
+    )
+    client = None
+    engines = None
+    with _sigterm_raises():
+        try:
+            started = time.perf_counter()
+            cluster.start_controller_sync()
+            _secure_connection_files(profile_dir)
+            cluster.start_engines_sync(n_engines)
+            client = cluster.connect_client_sync()
+            try:
+                client.wait_for_engines(n_engines, timeout=timeout)
+            except TimeoutError as error:
+                kept = _keep_logs(profile_dir, keep_logs_in)
+                where = ", ".join(map(str, kept)) or f"{profile_dir / 'log'} (no engine log)"
+                raise EngineStartError(
+                    f"engine error: {len(client.ids)} of {n_engines} engine(s) registered "
+                    f"within {timeout:g} s; see the engine log {where}"
+                ) from error
+            _secure_connection_files(profile_dir)
+            engines = EngineCluster(cluster, client, n_engines, workdir)
+            engines.start_seconds = time.perf_counter() - started
+            log.info(
+                "%d engine(s) ready in %.2f s (%s, controller %s)",
+                n_engines,
+                engines.start_seconds,
+                "srun" if slurm else "local",
+                address,
+            )
+            yield engines
+        finally:
+            _stop(cluster, client, slurm)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop(cluster: ipp.Cluster, client: ipp.Client | None, slurm: bool) -> None:
+    """Ask engines to exit cleanly (an srun step then ends COMPLETED), then stop everything."""
+    if client is not None:
+        with contextlib.suppress(Exception):
+            if client.ids:
+                client.shutdown(targets="all", hub=False, block=True)
+            _wait_engine_launchers(cluster, timeout=10 if slurm else 5)
+        with contextlib.suppress(Exception):
+            client.close()
+    with contextlib.suppress(Exception):
+        cluster.stop_cluster_sync()
+
+
+def _wait_engine_launchers(cluster: ipp.Cluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for engine_set in cluster.engines.values():
+        launchers = getattr(engine_set, "launchers", None)
+        processes = (
+            [launcher.process for launcher in launchers.values()]
+            if launchers is not None
+            else [engine_set.process]
+        )
+        for process in processes:
+            if process is None:
+                continue
+            with contextlib.suppress(Exception):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,60 @@
+"""Resumable state: written atomically, ignored when it belongs to a different configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+
+FORMAT_VERSION = 1
+
+
+def fingerprint(spec: dict) -> str:
+    """Identity of a run: everything that changes its results (never worker counts or paths)."""
+    payload = json.dumps({"version": FORMAT_VERSION, **spec}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def save(path: str | Path, state: dict) -> None:
+    """tmp + fsync + os.replace: a kill mid-write leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
+
+
+def load(path: str | Path, expected_fingerprint: str, log) -> dict | None:
+    """The saved state if it matches this run's configuration, else None (with a log line)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            state = pickle.load(handle)
+    except Exception as error:  # noqa: BLE001 - an unreadable checkpoint only costs a restart
+        log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, error)
+        return None
+    if state.get("fingerprint") != expected_fingerprint:
+        log.warning(
+            "ignoring checkpoint %s: it was written for a different configuration; "
+            "starting from scratch",
+            path,
+        )
+        return None
+    log.info("resuming from checkpoint %s at generation %d", path, state["generation"])
+    return state
+
+
+def remove(path: str | Path) -> None:
+    Path(path).unlink(missing_ok=True)

@@ -1,0 +1,164 @@
+"""Objectives: pure functions of a genome batch, rebuilt once per process from a small spec.
+
+A spec is a JSON-able dict, so it pickles to SCOOP workers in a few bytes; the expensive part
+(loading data, importing the estimator) happens once per worker process in `build`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from typing import Any
+
+import numpy as np
+
+
+class Objective:
+    """Evaluates a batch of genomes; results are tuples (fitness values..., extras...)."""
+
+    weights: tuple[float, ...] = (-1.0,)
+    names: tuple[str, ...] = ("fitness",)
+    extra_names: tuple[str, ...] = ()
+    genome: str = "float"  # "float" (continuous), "bits" or "genes"
+    size: int = 0
+
+    def evaluate(self, genomes: list) -> list[tuple[float, ...]]:
+        raise NotImplementedError
+
+
+class Rastrigin(Objective):
+    names = ("rastrigin",)
+
+    def __init__(self, dimensions: int):
+        self.size = dimensions
+
+    def evaluate(self, genomes):
+        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
+        values = 10.0 * self.size + np.sum(x * x - 10.0 * np.cos(2.0 * np.pi * x), axis=1)
+        return [(float(v),) for v in values]
+
+
+class Sphere(Objective):
+    names = ("sphere",)
+
+    def __init__(self, dimensions: int):
+        self.size = dimensions
+
+    def evaluate(self, genomes):
+        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
+        return [(float(v),) for v in np.sum(x * x, axis=1)]
+
+
+def import_estimator(dotted: str):
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def cv_folds(n_splits: int, seed: int):
+    """The search stage's folds: stratified, shuffled, seeded."""
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+class _CrossValidated(Objective):
+    def __init__(self, train: str, estimator: str, params: dict, cv: int, scoring: str, seed: int):
+        from evosweep.data import read_split
+
+        features, labels = read_split(train)
+        self.feature_names = list(features.columns)
+        self.X = features.to_numpy()
+        self.y = labels.to_numpy()
+        self.estimator_class = import_estimator(estimator)
+        self.params = dict(params)
+        self.folds = cv_folds(cv, seed)
+        self.scoring = scoring
+
+    def cross_validate(self, params: dict, columns=None) -> np.ndarray:
+        from sklearn.model_selection import cross_val_score
+
+        X = self.X if columns is None else self.X[:, columns]
+        model = self.estimator_class(**params)
+        return cross_val_score(model, X, self.y, cv=self.folds, scoring=self.scoring)
+
+
+class FeatureSelection(_CrossValidated):
+    """Maximise the CV score of fixed model parameters, minimise the number of features."""
+
+    weights = (1.0, -1.0)
+    names = ("score", "features")
+    genome = "bits"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.size = self.X.shape[1]
+
+    def evaluate(self, genomes):
+        results = []
+        for bits in genomes:
+            columns = np.flatnonzero(np.asarray(bits, dtype=bool))
+            if columns.size == 0:
+                # No feature: dominated by every real subset, never fitted.
+                results.append((0.0, float(self.size)))
+                continue
+            scores = self.cross_validate(self.params, columns)
+            results.append((float(scores.mean()), float(columns.size)))
+        return results
+
+
+class HyperParameters(_CrossValidated):
+    """Maximise the mean CV score of decoded parameters; the fold std rides along as an extra."""
+
+    weights = (1.0,)
+    names = ("score",)
+    extra_names = ("score_std",)
+    genome = "genes"
+
+    def __init__(self, space: dict, **kwargs):
+        from evosweep import space as search_space
+
+        super().__init__(**kwargs)
+        self.genes = search_space.genes(space)
+        self.size = len(self.genes)
+
+    def decode(self, genome) -> dict[str, Any]:
+        from evosweep import space as search_space
+
+        return search_space.decode(self.genes, genome)
+
+    def evaluate(self, genomes):
+        results = []
+        for genome in genomes:
+            scores = self.cross_validate({**self.params, **self.decode(genome)})
+            results.append((float(scores.mean()), float(scores.std())))
+        return results
+
+
+OBJECTIVES = {
+    "rastrigin": Rastrigin,
+    "sphere": Sphere,
+    "feature_selection": FeatureSelection,
+    "hyperparameters": HyperParameters,
+}
+
+
+def build(spec: dict) -> Objective:
+    """`spec` = {"objective": NAME, **constructor arguments}; cached per process."""
+    return _build_cached(json.dumps(spec, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _build_cached(spec_json: str) -> Objective:
+    spec = json.loads(spec_json)
+    name = spec.pop("objective")
+    return OBJECTIVES[name](**spec)
+
+
+def evaluate_chunk(spec: dict, genomes: list) -> tuple[list[tuple[float, ...]], float]:
+    """Worker task: evaluate one chunk; return its results and the seconds it took."""
+    import time
+
+    start = time.perf_counter()
+    results = build(spec).evaluate(genomes)
+    return results, time.perf_counter() - start

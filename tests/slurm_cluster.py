@@ -1,0 +1,228 @@
+"""Helpers for tests that run on the local Slurm test cluster.
+
+The cluster is started by ``tests/slurm/start-cluster.sh`` (root, Debian) and
+stopped by ``tests/slurm/stop-cluster.sh``. Tests get it through the
+session-scoped ``slurm_cluster`` fixture in ``tests/conftest.py``, which calls
+:func:`ensure_cluster`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+START_SCRIPT = TESTS / "slurm" / "start-cluster.sh"
+STOP_SCRIPT = TESTS / "slurm" / "stop-cluster.sh"
+PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+
+SACCT_FIELDS = [
+    "JobID",
+    "JobName",
+    "State",
+    "NTasks",
+    "AllocCPUS",
+    "ReqMem",
+    "Timelimit",
+    "Partition",
+    "Account",
+    "Comment",
+]
+
+
+def _run(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def cluster_is_up() -> bool:
+    """True if slurmctld answers, a node is usable and slurmdbd answers."""
+    if not all(shutil.which(c) for c in ("scontrol", "sinfo", "sacct", "sbatch")):
+        return False
+    try:
+        ping = _run(["scontrol", "ping"], timeout=15)
+        if ping.returncode != 0 or "is UP" not in ping.stdout:
+            return False
+        nodes = _run(["sinfo", "-h", "-o", "%T"], timeout=15)
+        states = {s.strip().rstrip("*") for s in nodes.stdout.split()}
+        if not states & {"idle", "mixed", "allocated", "completing"}:
+            return False
+        acct = _run(["sacctmgr", "-n", "-P", "show", "cluster", "format=cluster"], timeout=15)
+        return acct.returncode == 0 and bool(acct.stdout.strip())
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
+def can_start_cluster() -> tuple[bool, str]:
+    """Whether this process may start the cluster itself, and if not why not."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False, "the Slurm test cluster is not running and starting it needs root"
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        return False, "the Slurm test cluster is not running and apt-get is not available"
+    if not START_SCRIPT.exists():
+        return False, f"{START_SCRIPT} is missing"
+    return True, ""
+
+
+def start_cluster(timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run tests/slurm/start-cluster.sh (idempotent)."""
+    return subprocess.run(
+        ["bash", str(START_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def ensure_cluster() -> tuple[bool, str]:
+    """Make sure the cluster is up, starting it if allowed.
+
+    Returns (ok, reason); reason explains a failure.
+    """
+    if cluster_is_up():
+        return True, ""
+    ok, reason = can_start_cluster()
+    if not ok:
+        return False, reason
+    proc = start_cluster()
+    if proc.returncode != 0 or not cluster_is_up():
+        return False, (
+            f"{START_SCRIPT.name} failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return True, ""
+
+
+def sacct(
+    jobids: str | int | list[str | int] | None = None,
+    fields: list[str] | None = None,
+    allocations: bool = False,
+    extra: list[str] | None = None,
+) -> list[dict[str, str]]:
+    """Run sacct and return one dict per line (job or step) keyed by field name.
+
+    ``allocations=True`` adds ``-X`` (one line per job, no steps).
+    """
+    fields = fields or SACCT_FIELDS
+    cmd = ["sacct", "--parsable2", "--noheader", "-o", ",".join(fields)]
+    if allocations:
+        cmd.append("-X")
+    if jobids is None:
+        cmd += ["-a", "-S", "now-1days"]
+    else:
+        if not isinstance(jobids, list):
+            jobids = [jobids]
+        cmd += ["-j", ",".join(str(j) for j in jobids)]
+    cmd += extra or []
+    proc = _run(cmd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr}")
+    rows = []
+    for line in proc.stdout.splitlines():
+        if not line.strip():
+            continue
+        values = line.split("|", len(fields) - 1)
+        rows.append(dict(zip(fields, values, strict=True)))
+    return rows
+
+
+def jobs_by_name(name: str, since: str = "now-1days") -> list[dict[str, str]]:
+    """Jobs (allocations) of any user whose JobName is ``name`` (the plugin's run UUID)."""
+    rows = sacct(allocations=True, extra=["--name", name, "-a", "-S", since])
+    return [r for r in rows if r["JobName"] == name]
+
+
+def jobs_by_comment(prefix: str, **kwargs) -> list[dict[str, str]]:
+    """Jobs whose Comment starts with ``prefix``.
+
+    The Snakemake slurm plugin sets the comment to ``rule_<rule>`` or
+    ``rule_<rule>_wildcards_<values>``; use :func:`rule_comment_prefix`.
+    """
+    return [r for r in sacct(allocations=True, **kwargs) if r["Comment"].startswith(prefix)]
+
+
+def rule_comment_prefix(rule: str) -> str:
+    return f"rule_{rule}"
+
+
+def jobs_for_rule(rule: str, **kwargs) -> list[dict[str, str]]:
+    """Jobs the plugin submitted for ``rule`` (comment ``rule_<rule>[_wildcards_...]``)."""
+    exact = rule_comment_prefix(rule)
+    return [
+        r
+        for r in jobs_by_comment(exact, **kwargs)
+        if r["Comment"] == exact or r["Comment"].startswith(exact + "_wildcards_")
+    ]
+
+
+def wait_for_sacct(predicate, timeout: float = 30, interval: float = 0.5, query=None, **kwargs):
+    """Poll ``query(**kwargs)`` (default :func:`sacct`) until ``predicate(rows)``; return rows."""
+    query = query or sacct
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = query(**kwargs)
+        if predicate(rows):
+            return rows
+        if time.monotonic() >= deadline:
+            return rows
+        time.sleep(interval)
+
+
+# ----------------------------------------------------------------- profile
+def load_profile(path: Path = PROFILE) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def rule_resources(rule: str, path: Path = PROFILE) -> dict:
+    """default-resources updated by set-resources[rule], as written in the profile."""
+    profile = load_profile(path)
+    res = dict(profile.get("default-resources") or {})
+    res.update((profile.get("set-resources") or {}).get(rule) or {})
+    return res
+
+
+def mem_mb(value) -> int:
+    """Megabytes Snakemake makes of a profile memory value ("2G" -> 2000)."""
+    from snakemake.resources import Resource
+
+    return int(Resource.parse_human_friendly("mem", value))
+
+
+def runtime_minutes(value) -> int:
+    """Minutes Snakemake makes of a profile runtime value ("30m" -> 30)."""
+    from snakemake.resources import Resource
+
+    return int(Resource.parse_human_friendly("runtime", value))
+
+
+def slurm_timelimit(minutes: int) -> str:
+    """The sacct Timelimit string for a limit in minutes ([D-]HH:MM:SS)."""
+    days, rest = divmod(int(minutes), 24 * 60)
+    hours, mins = divmod(rest, 60)
+    text = f"{hours:02d}:{mins:02d}:00"
+    return f"{days}-{text}" if days else text
+
+
+def expected_sacct(rule: str, path: Path = PROFILE) -> dict[str, str]:
+    """What sacct -X should show for a job of ``rule`` submitted with the profile."""
+    res = rule_resources(rule, path)
+    tasks = int(res.get("tasks", 1))
+    cpus = int(res.get("cpus_per_task", 1))
+    mem = res.get("mem", res.get("mem_mb"))
+    out = {
+        "Partition": str(res["slurm_partition"]),
+        "Account": str(res["slurm_account"]),
+        "AllocCPUS": str(tasks * cpus),
+        "Timelimit": slurm_timelimit(runtime_minutes(res["runtime"])),
+    }
+    if mem is not None:
+        out["ReqMem"] = f"{mem_mb(mem)}M"
+    return out
