@@ -15,6 +15,8 @@ def _check_config():
     # Checks that read user files or import estimators; each stage adds its own.
     expensive_checks = [
         lambda cfg: evosweep_data.preflight(cfg["datasets"], cfg["seed"]),
+        lambda cfg: __import__("evosweep.search").search.check_models(cfg),
+        lambda cfg: __import__("evosweep.evolve.stage").evolve.stage.check_config(cfg),
     ]
     try:
         evosweep_config.validate(config)

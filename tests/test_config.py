@@ -4,10 +4,10 @@ import copy
 
 import pytest
 import yaml
-from workflow_runner import REPO
 
 from evosweep.config import SCHEMA_PATH, validate
 from evosweep.errors import ConfigError
+from workflow_runner import REPO
 
 MINIMAL = {"datasets": {"iris": {"source": "sklearn:iris"}}}
 

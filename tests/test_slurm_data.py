@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+
 from slurm_cluster import REPO, expected_sacct, jobs_by_name, sacct, wait_for_sacct
 from workflow_runner import snakemake
 

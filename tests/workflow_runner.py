@@ -26,10 +26,9 @@ def snakemake(workdir: Path, config: dict | None, *args: str, check: bool = True
     inherits the full-size default datasets or models.
     """
     workdir = Path(workdir)
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    if config is not None:
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    if config is not None:  # last: `--configfile` takes every following word as a file
         command += ["--configfile", str(write_config(workdir, config))]
-    command += list(args)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     result = subprocess.run(
         command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env

@@ -20,6 +20,7 @@ set -euo pipefail
 
 STATE=${EVOSWEEP_SLURM_STATE:-/var/lib/evosweep-slurm}
 HOST=$(hostname -s)
+MYSQL_SOCK=$STATE/run/mysqld.sock
 ACCOUNT=${EVOSWEEP_SLURM_ACCOUNT:-evosweep}
 TIMEOUT=${EVOSWEEP_SLURM_TIMEOUT:-60}
 NODE_CPUS=${EVOSWEEP_SLURM_CPUS:-4}

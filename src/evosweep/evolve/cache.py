@@ -16,8 +16,20 @@ def genome_key(genome) -> bytes:
 class FitnessCache:
     """genome key -> evaluation result (fitness values followed by extras)."""
 
-    def __init__(self):
+    def __init__(self, keep_genomes: bool = False):
         self.results: dict[bytes, tuple[float, ...]] = {}
+        # Searches report every candidate, so they keep the genomes too (in evaluation order).
+        self.genomes: dict[bytes, list] | None = {} if keep_genomes else None
+
+    def state(self) -> dict:
+        return {"results": self.results, "genomes": self.genomes}
+
+    def restore(self, state: dict) -> None:
+        self.results, self.genomes = state["results"], state["genomes"]
+
+    def evaluated(self) -> list[tuple[list, tuple[float, ...]]]:
+        """(genome, result) of every evaluation, in order (searches only)."""
+        return [(genome, self.results[key]) for key, genome in (self.genomes or {}).items()]
 
     def __len__(self):
         return len(self.results)
@@ -36,5 +48,7 @@ class FitnessCache:
         if missing:
             fresh = evaluate_batch([genomes[i] for i in missing.values()])
             self.results.update(zip(missing, fresh, strict=True))
+            if self.genomes is not None:
+                self.genomes.update((key, list(genomes[i])) for key, i in missing.items())
         hits = len(genomes) - len(missing)
         return [self.results[key] for key in keys], hits

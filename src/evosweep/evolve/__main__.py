@@ -1,0 +1,46 @@
+"""Entry point of one evolution run.
+
+    python -m scoop -n 2 src/evosweep/evolve/__main__.py --spec RUN.json   # SCOOP workers
+    python -m evosweep.evolve --spec RUN.json --map serial                  # no SCOOP
+
+SCOOP imports this file on every worker, so nothing below runs unless it is the main program.
+"""
+
+import argparse
+import logging
+import pickle
+import sys
+
+
+def main(argv=None) -> int:
+    import json
+
+    from evosweep.errors import EvosweepError
+    from evosweep.evolve.parallel import MODES, ChunkedMap
+    from evosweep.evolve.runner import evolve
+
+    parser = argparse.ArgumentParser(prog="evosweep.evolve", description=__doc__)
+    parser.add_argument("--spec", required=True, help="run specification (JSON)")
+    parser.add_argument("--map", choices=MODES, default="scoop", help="evaluation backend")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log = logging.getLogger("evosweep.evolve")
+    with open(args.spec) as handle:
+        run = json.load(handle)
+    try:
+        mapper = ChunkedMap(args.map, run["workers"], run["problem"].get("chunksize"))
+    except EvosweepError as error:
+        log.error("%s", error)
+        return 2
+    try:
+        result = evolve(run, mapper, log)
+    finally:
+        mapper.close()
+    result.update(workers=mapper.workers, map=args.map, tasks_sent=mapper.tasks_sent)
+    with open(run["result"], "wb") as handle:
+        pickle.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# ssh stand-in for SCOOP inside a Slurm allocation (python -m scoop --ssh-executable THIS).
+# SCOOP calls: THIS [ssh options...] HOST COMMAND...; we run COMMAND as an srun step on HOST,
+# so no sshd or keys are needed and Slurm accounts for (and cleans up) every worker.
+set -euo pipefail
+while [[ $# -gt 0 && $1 == -* ]]; do shift; done # ssh options: -tt, -x, -oKey=value
+host=$1
+shift
+# SCOOP's worker command launches N workers: give the step N CPUs of the allocation.
+cpus=1
+if [[ "$*" =~ scoop\.launch\.__main__[[:space:]]+([0-9]+) ]]; then
+    cpus=${BASH_REMATCH[1]}
+fi
+exec srun --overlap --nodes=1 --ntasks=1 --cpus-per-task="$cpus" --nodelist="$host" \
+    --job-name="scoop-$host" bash -c "$*"

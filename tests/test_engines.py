@@ -1,0 +1,75 @@
+"""Real ipyparallel engines: private clusters, clean shutdown, thread limits, lost engines."""
+
+import os
+import signal
+import stat
+import threading
+
+import pytest
+from joblib import Parallel, delayed
+
+from evosweep.engines import engine_cluster
+
+
+def _slow_square(value):
+    import time
+
+    time.sleep(0.2)
+    return value * value
+
+
+def test_cluster_is_private_secure_and_removed():
+    with engine_cluster(2, slurm=False) as engines:
+        assert len(engines.client.ids) == 2
+        security = engines.workdir / "profile" / "security"
+        files = list(security.glob("*.json"))
+        assert files
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        environment = engines.client[:].apply_sync(
+            lambda: {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        )
+        assert environment == [{"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}] * 2
+        pids = engines.engine_pids()
+        workdir = engines.workdir
+    assert not workdir.exists()
+    for pid in pids:  # engines exited with the context
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_cluster_stops_on_exception():
+    with pytest.raises(RuntimeError, match="boom"):
+        with engine_cluster(1, slurm=False) as engines:
+            pids = engines.engine_pids()
+            raise RuntimeError("boom")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
+
+
+def test_joblib_completes_when_an_engine_dies():
+    with engine_cluster(2, slurm=False) as engines:
+        victim = engines.engine_pids()[0]
+        killer = threading.Timer(0.8, os.kill, (victim, signal.SIGKILL))
+        killer.start()
+        with engines.joblib_backend():
+            results = Parallel(batch_size=1)(delayed(_slow_square)(i) for i in range(24))
+        killer.join()
+    assert results == [i * i for i in range(24)]
+
+
+def test_two_clusters_at_once_do_not_clash():
+    with engine_cluster(1, slurm=False) as first, engine_cluster(1, slurm=False) as second:
+        assert first.workdir != second.workdir
+        assert first.cluster.cluster_id != second.cluster.cluster_id
+        assert first.engine_pids() != second.engine_pids()
+        with first.joblib_backend():
+            assert Parallel()(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+        with second.joblib_backend():
+            assert Parallel()(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+
+
+def test_no_apply_async_deprecation_warning(recwarn):
+    with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
+        Parallel()(delayed(abs)(-i) for i in range(3))
+    assert not [w for w in recwarn if "apply_async" in str(w.message)]
