@@ -44,3 +44,30 @@ def snakemake(workdir: Path, config: dict | None, *args: str, check: bool = True
 def evosweep_error_lines(result) -> list[str]:
     """The user-facing error lines (the Snakefile exits with one line starting 'evosweep:')."""
     return [line for line in result.stderr.splitlines() if line.startswith("evosweep:")]
+
+
+def planned_jobs(result) -> set[str]:
+    """The jobs a dry run (`-n`) would run, as 'rule' or 'rule[key=value,...]', without `all`.
+
+    Read from the job blocks Snakemake prints ('rule NAME:' followed by indented details,
+    among them 'wildcards: a=1, b=2').
+    """
+    jobs, rule, wildcards = set(), None, ""
+    for line in (result.stdout + "\n" + result.stderr).splitlines() + ["<end>"]:
+        stripped = line.strip()
+        block_start = (line.startswith("rule ") or line.startswith("localrule ")) and line.endswith(
+            ":"
+        )
+        if block_start or not line.startswith(" "):
+            if rule and rule != "all":
+                jobs.add(f"{rule}[{wildcards}]" if wildcards else rule)
+            rule, wildcards = None, ""
+        if block_start:
+            rule = line.split()[1].rstrip(":")
+        elif rule and stripped.startswith("wildcards:"):
+            wildcards = stripped.removeprefix("wildcards:").strip().replace(" ", "")
+    return jobs
+
+
+def nothing_to_do(result) -> bool:
+    return "Nothing to be done" in result.stdout + result.stderr
