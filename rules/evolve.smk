@@ -1,74 +1,9 @@
 # Evolution stage (issue 4): DEAP algorithms whose evaluations run on SCOOP workers.
 # Checkpoints live in results/checkpoints/ and are NOT outputs, so Snakemake keeps them when a
 # job fails or is killed; the rerun resumes from them.
-from evosweep.evolve import stage as evolve_stage
-
-EVOLVE_PROBLEMS = sorted(config["evolve"]["problems"])
-# Multi-objective problems also write a Pareto front (rule evolve_pareto).
-PARETO_PROBLEMS = [
-    name
-    for name in EVOLVE_PROBLEMS
-    if config["evolve"]["problems"][name]["objective"] == "feature_selection"
-]
-SINGLE_OBJECTIVE_PROBLEMS = [p for p in EVOLVE_PROBLEMS if p not in PARETO_PROBLEMS]
-EVOLUTIONARY_MODELS = sorted(
-    name
-    for name, spec in config["search"]["models"].items()
-    if spec.get("strategy") == "evolutionary"
-)
 
 
-def _constraint(names):
-    return "|".join(names) or "^$"
-
-
-def evolve_problem_spec(wildcards):
-    """Only this problem's config, so editing another problem never reruns this one."""
-    return evosweep_config.select(config, "evolve", "problems", wildcards.problem)
-
-
-def evolve_scoring_model(wildcards):
-    """The search model that scores feature subsets (None for benchmark functions)."""
-    model = evolve_problem_spec(wildcards).get("model")
-    return config["search"]["models"][model] if model else None
-
-
-def evolve_problem_inputs(wildcards):
-    model = evolve_problem_spec(wildcards).get("model")
-    if model is None:
-        return {}
-    dataset = config["search"]["models"][model]["dataset"]
-    return {
-        "train": f"results/data/{dataset}/train.parquet",
-        "best_params": f"results/search/{model}/best_params.json",
-    }
-
-
-def evolutionary_model_spec(wildcards):
-    return evosweep_config.select(config, "search", "models", wildcards.model)
-
-
-def evolutionary_dataset_files(wildcards):
-    dataset = config["search"]["models"][wildcards.model]["dataset"]
-    return {
-        "train": f"results/data/{dataset}/train.parquet",
-        "test": f"results/data/{dataset}/test.parquet",
-    }
-
-
-def evolve_outputs():
-    files = expand(
-        "results/evolve/{problem}/{file}",
-        problem=EVOLVE_PROBLEMS,
-        file=["logbook.csv", "best.json", "convergence.png"],
-    )
-    files += expand(
-        "results/evolve/{problem}/{file}",
-        problem=PARETO_PROBLEMS,
-        file=["pareto.csv", "pareto.png"],
-    )
-    files += expand("results/search/{model}/logbook.csv", model=EVOLUTIONARY_MODELS)
-    return files
+include: "evolve_functions.smk"
 
 
 rule evolve:

@@ -14,7 +14,11 @@ with rule_logger(snakemake.log[0]) as log:  # noqa: F821
         snakemake.wildcards.problem,  # noqa: F821
         snakemake.params.spec,  # noqa: F821
         snakemake.params.seed,  # noqa: F821
-        default_workers(snakemake.params.workers, snakemake.threads),  # noqa: F821
+        default_workers(
+            snakemake.params.workers,  # noqa: F821
+            snakemake.threads,  # noqa: F821
+            snakemake.resources.get("tasks"),  # noqa: F821
+        ),
         Path(snakemake.output.logbook).parent,  # noqa: F821
         snakemake.params.checkpoint,  # noqa: F821
         log,

@@ -14,7 +14,8 @@ with rule_logger(snakemake.log[0]) as log:  # noqa: F821
     spec = snakemake.params.spec  # noqa: F821
     # null engines: the job's tasks on Slurm (engine_cluster's default), else the rule's threads.
     engines = snakemake.params.engines  # noqa: F821
-    if engines is None and not in_slurm_allocation():
+    tasks = snakemake.resources.get("tasks")  # noqa: F821
+    if engines is None and not in_slurm_allocation(tasks):
         engines = snakemake.threads  # noqa: F821
     log.info("search %s: %s %s over %s", name, spec["strategy"], spec["estimator"], spec["space"])
     run(
@@ -27,4 +28,6 @@ with rule_logger(snakemake.log[0]) as log:  # noqa: F821
         n_engines=engines,
         logger=log,
         dpi=snakemake.params.dpi,  # noqa: F821
+        tasks=tasks,
+        cpus_per_task=snakemake.resources.get("cpus_per_task"),  # noqa: F821
     )

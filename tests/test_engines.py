@@ -3,12 +3,17 @@
 import os
 import signal
 import stat
+import sys
 import threading
 
+import cloudpickle
 import pytest
 from joblib import Parallel, delayed
 
 from evosweep.engines import engine_cluster
+
+# Engines cannot import this test module: ship its functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _slow_square(value):
@@ -73,3 +78,13 @@ def test_no_apply_async_deprecation_warning(recwarn):
     with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
         Parallel()(delayed(abs)(-i) for i in range(3))
     assert not [w for w in recwarn if "apply_async" in str(w.message)]
+
+
+def _fails(value):
+    raise ValueError(f"bad value {value}")
+
+
+def test_task_error_reaches_the_caller_instead_of_hanging():
+    with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
+        with pytest.raises(ValueError, match="bad value"):
+            Parallel()(delayed(_fails)(i) for i in range(2))

@@ -23,10 +23,10 @@ import stat
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 
 import ipyparallel as ipp
+from ipyparallel.client._joblib import IPythonParallelBackend
 from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
 from traitlets import List, Unicode
 from traitlets.config import Config
@@ -68,13 +68,33 @@ class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
         return super().start(n)
 
 
-def in_slurm_allocation() -> bool:
+class _ViewBackend(IPythonParallelBackend):
+    """ipyparallel 9.2's joblib backend, on joblib's current `submit` API.
+
+    The stock backend implements the deprecated `apply_async` (a DeprecationWarning on every
+    Parallel call) and calls `future.result()` inside its done-callback, so a task that raises
+    leaves Parallel waiting forever; here the future goes to joblib, which re-raises the error.
+    """
+
+    def submit(self, func, callback=None):
+        future = self._view.apply_async(func)
+        if callback is not None:
+            future.add_done_callback(callback)
+        return future
+
+    def retrieve_result_callback(self, future):
+        return future.result()
+
+
+def slurm_tasks(tasks: int | None = None) -> int:
+    """The job's task count: `tasks` when the caller knows it (snakemake's slurm-jobstep plugin
+    strips SLURM_NTASKS from the rule's environment), else SLURM_NTASKS."""
+    return int(tasks) if tasks else int(os.environ.get("SLURM_NTASKS", "1"))
+
+
+def in_slurm_allocation(tasks: int | None = None) -> bool:
     """True inside a Slurm job with more than one task (engines then go through srun)."""
-    return bool(os.environ.get("SLURM_JOB_ID")) and int(os.environ.get("SLURM_NTASKS", "1")) > 1
-
-
-def slurm_tasks() -> int:
-    return int(os.environ.get("SLURM_NTASKS", "1"))
+    return bool(os.environ.get("SLURM_JOB_ID")) and slurm_tasks(tasks) > 1
 
 
 def _batch_host_address() -> str:
@@ -86,7 +106,9 @@ def _batch_host_address() -> str:
         return "127.0.0.1"
 
 
-def _cpus_per_engine(slurm: bool) -> int:
+def _cpus_per_engine(slurm: bool, cpus_per_task: int | None) -> int:
+    if cpus_per_task:
+        return int(cpus_per_task)
     if slurm:
         return int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))
     return 1
@@ -134,19 +156,12 @@ class EngineCluster:
     @contextlib.contextmanager
     def joblib_backend(self):
         """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view."""
-        from joblib import parallel_config
+        from joblib import parallel_config, register_parallel_backend
 
-        self.view.register_joblib_backend(BACKEND_NAME)
-        with warnings.catch_warnings():
-            # ipyparallel 9.2's backend implements joblib's deprecated apply_async; joblib
-            # warns on every Parallel call. Only that one message is silenced.
-            warnings.filterwarnings(
-                "ignore",
-                message=r"`apply_async` is deprecated",
-                category=DeprecationWarning,
-            )
-            with parallel_config(backend=BACKEND_NAME, n_jobs=self.n_engines):
-                yield self
+        view = self.view
+        register_parallel_backend(BACKEND_NAME, lambda **kwargs: _ViewBackend(view=view, **kwargs))
+        with parallel_config(backend=BACKEND_NAME, n_jobs=self.n_engines):
+            yield self
 
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (for tests that kill one)."""
@@ -175,22 +190,25 @@ def engine_cluster(
     timeout: float = 60.0,
     slurm: bool | None = None,
     keep_logs_in: str | Path | None = None,
+    tasks: int | None = None,
+    cpus_per_task: int | None = None,
 ):
     """Start a private cluster of `n_engines` engines, yield an EngineCluster, always stop it.
 
     n_engines: default 1 locally, SLURM_NTASKS inside a Slurm allocation.
     slurm: force (True) or forbid (False) srun engines; default: detect the allocation.
     keep_logs_in: where engine logs are copied if the engines fail to start.
+    tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     """
-    slurm = in_slurm_allocation() if slurm is None else slurm
+    slurm = in_slurm_allocation(tasks) if slurm is None else slurm
     if n_engines is None:
-        n_engines = slurm_tasks() if slurm else 1
+        n_engines = slurm_tasks(tasks) if slurm else 1
     workdir = Path(tempfile.mkdtemp(prefix="evosweep-ipp-", dir=os.environ.get("TMPDIR")))
     profile_dir = workdir / "profile"
     for sub in ("security", "log", "pid", "startup"):
         (profile_dir / sub).mkdir(parents=True, exist_ok=True)
     (profile_dir / "security").chmod(stat.S_IRWXU)
-    cpus = _cpus_per_engine(slurm)
+    cpus = _cpus_per_engine(slurm, cpus_per_task)
     engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
     config = Config()
     # Engines (local processes or the srun step, which exports its environment to the tasks)

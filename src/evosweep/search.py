@@ -476,8 +476,11 @@ def run(
     n_engines: int | None = None,
     logger: logging.Logger = log,
     dpi: int = 110,
+    **cluster_options,
 ) -> dict:
-    """One model's search on its own engine cluster; writes every output into `out_dir`."""
+    """One model's search on its own engine cluster; writes every output into `out_dir`.
+
+    cluster_options go to engine_cluster (e.g. the Slurm job's tasks and cpus_per_task)."""
     import joblib
 
     from evosweep.data import read_split
@@ -495,13 +498,16 @@ def run(
             f"dataset {spec['dataset']!r} has none (use scoring: silhouette for clustering)"
         )
     started = time.perf_counter()
-    with engine_cluster(n_engines, keep_logs_in=out_dir / "engine-logs") as engines:
+    keep_logs = out_dir / "engine-logs"
+    with engine_cluster(n_engines, keep_logs_in=keep_logs, **cluster_options) as engines:
         search.n_jobs = engines.n_engines
         with engines.joblib_backend():
             progress = fit_search(search, features, labels, logger)
         workers = engines.n_engines
     wall = time.perf_counter() - started
-    logger.info("%s; %d fits in %.1f s on %d engine(s)", progress.status(), progress.total, wall, workers)
+    logger.info(
+        "%s; %d fits in %.1f s on %d engine(s)", progress.status(), progress.total, wall, workers
+    )
 
     frame = cv_results_frame(search)
     frame.to_csv(out_dir / "cv_results.csv", index=False)

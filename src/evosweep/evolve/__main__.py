@@ -43,4 +43,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # SCOOP runs this file inside a future: a SystemExit(0) would be reported as an error.
+    exit_code = main()
+    if exit_code:
+        sys.exit(exit_code)

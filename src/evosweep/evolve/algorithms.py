@@ -100,7 +100,9 @@ class _Variation(Algorithm):
             return [random.randint(0, 1) for _ in range(size)]
         if kind == "genes":
             return [
-                random.uniform(g.low, g.high) if g.kind == "float" else random.randint(g.low, g.high)
+                random.uniform(g.low, g.high)
+                if g.kind == "float"
+                else random.randint(g.low, g.high)
                 for g in self.objective.genes
             ]
         centre, spread = self.problem["centroid"], self.problem["sigma"]

@@ -116,7 +116,11 @@ def evolve(run: dict, mapper, log: logging.Logger) -> dict:
         population, evaluations, hits = algorithm.step()
         record(generation, population, evaluations, hits)
         # No checkpoint after the last generation: the outputs are written next.
-        if run.get("checkpoint") and generation % every == 0 and generation < problem["generations"]:
+        if (
+            run.get("checkpoint")
+            and generation % every == 0
+            and generation < problem["generations"]
+        ):
             checkpoint.save(
                 run["checkpoint"],
                 {
@@ -148,24 +152,57 @@ def evolve(run: dict, mapper, log: logging.Logger) -> dict:
 
 
 def slurm_allocation() -> bool:
-    return "SLURM_JOB_ID" in os.environ and "SLURM_NODELIST" in os.environ
+    return bool(os.environ.get("SLURM_JOB_ID"))
 
 
-def default_workers(configured: int | None, threads: int) -> int:
-    """evolve.workers, else the job's tasks on Slurm, else the rule's threads."""
+def default_workers(configured: int | None, threads: int, tasks: int | None = None) -> int:
+    """evolve.workers, else the job's tasks on Slurm, else the rule's threads.
+
+    Snakemake's slurm-jobstep plugin strips SLURM_NTASKS from the rule's environment, so the
+    rule passes its `tasks` resource.
+    """
     if configured:
         return configured
-    if slurm_allocation() and os.environ.get("SLURM_NTASKS"):
-        return int(os.environ["SLURM_NTASKS"])
+    if slurm_allocation():
+        return int(tasks or os.environ.get("SLURM_NTASKS") or threads or 1)
     return max(1, threads)
+
+
+def _scontrol(*args: str) -> str:
+    return subprocess.run(
+        ["scontrol", *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+def slurm_hosts() -> list[str]:
+    """The allocation's nodes, batch host first (the SCOOP origin runs there).
+
+    Read from scontrol, because the slurm-jobstep plugin strips SLURM_NODELIST from the rule.
+    """
+    fields = dict(
+        item.split("=", 1)
+        for item in _scontrol("show", "job", "-o", os.environ["SLURM_JOB_ID"]).split()
+        if "=" in item
+    )
+    hosts = _scontrol("show", "hostnames", fields["NodeList"]).split()
+    batch = fields.get("BatchHost")
+    return sorted(hosts, key=lambda host: host != batch)
+
+
+def write_hostfile(path: Path, hosts: list[str], workers: int) -> Path:
+    """SCOOP hostfile spreading `workers` round-robin over `hosts`."""
+    counts = [workers // len(hosts) + (i < workers % len(hosts)) for i in range(len(hosts))]
+    path.write_text("".join(f"{h} {n}\n" for h, n in zip(hosts, counts, strict=True) if n))
+    return path
 
 
 def scoop_command(spec_path: Path, workers: int) -> list[str]:
     command = [sys.executable, "-m", "scoop", "-n", str(workers)]
     if slurm_allocation():
-        # SCOOP reads the hosts from SLURM_NODELIST; its only remote launcher is ssh, so it gets
-        # a stand-in that starts each host's workers as an srun step inside this allocation.
-        command += ["--ssh-executable", str(SRUN_SHIM)]
+        # SCOOP's only remote launcher is ssh: it gets a stand-in that starts each host's
+        # workers as an srun step inside this allocation (no sshd, no keys).
+        hostfile = write_hostfile(spec_path.with_suffix(".hosts"), slurm_hosts(), workers)
+        command += ["--hostfile", str(hostfile), "--ssh-executable", str(SRUN_SHIM)]
     return command + [str(SCOOP_MAIN), "--spec", str(spec_path), "--map", "scoop"]
 
 
@@ -206,6 +243,7 @@ def launch(run: dict, workers: int, log: logging.Logger, map_mode: str = "scoop"
         result = pickle.load(handle)
     result_path.unlink()
     spec_path.unlink(missing_ok=True)
+    spec_path.with_suffix(".hosts").unlink(missing_ok=True)
     return result
 
 

@@ -6,6 +6,12 @@ set -euo pipefail
 while [[ $# -gt 0 && $1 == -* ]]; do shift; done # ssh options: -tt, -x, -oKey=value
 host=$1
 shift
+# The broker only routes messages: on the launcher's own node it runs as a plain child, as
+# SCOOP's local broker would (SCOOP only calls it remote because getfqdn() differs from the
+# Slurm node name), instead of a step that SCOOP has to kill at the end.
+if [[ "$*" == *scoop.broker* && ($host == "$(hostname -s)" || $host == "$(hostname)") ]]; then
+    exec bash -c "$*"
+fi
 # SCOOP's worker command launches N workers: give the step N CPUs of the allocation.
 cpus=1
 if [[ "$*" =~ scoop\.launch\.__main__[[:space:]]+([0-9]+) ]]; then

@@ -143,23 +143,25 @@ def run_problem(
         "checkpoint": str(checkpoint),
         "workers": workers,
     }
-    log.info("problem %s: %s on %s, %d worker(s)", name, spec["algorithm"], spec["objective"], workers)
+    log.info(
+        "problem %s: %s on %s, %d worker(s)", name, spec["algorithm"], spec["objective"], workers
+    )
     result = runner.launch(run, workers, log, map_mode)
     out_dir = Path(out_dir)
     outputs.write_logbook(result, out_dir / "logbook.csv")
     title = f"{name}: {spec['algorithm']} on {spec['objective']}"
     outputs.plot_convergence(result, title, out_dir / "convergence.png", dpi)
-    solution, _ = outputs.best_entry(result)
+    genome, _ = outputs.best_entry(result)
+    solution = [float(v) for v in genome]
     if spec["objective"] == "feature_selection":
         from evosweep.data import read_split
 
         feature_names = list(read_split(train)[0].columns)
         front = outputs.write_pareto(result, feature_names, out_dir / "pareto.csv")
         outputs.plot_pareto(front, result, title, out_dir / "pareto.png", dpi)
-        solution = [n for n, bit in zip(feature_names, solution, strict=True) if bit]
-    summary = outputs.best_summary(name, spec, result, [float(v) for v in solution])
+        solution = [n for n, bit in zip(feature_names, genome, strict=True) if bit]
+    summary = outputs.best_summary(name, spec, result, solution)
     if spec["objective"] == "feature_selection":
-        summary["solution"] = solution
         summary["pareto_size"] = len(result["hall"])
     outputs.write_json(out_dir / "best.json", summary)
     runner_checkpoint_done(checkpoint, log)
@@ -263,11 +265,15 @@ def run_evolutionary_search(
     outputs.write_json(out_dir / "best_params.json", best_params)
 
     features, labels = read_split(train)
-    model = problems.import_estimator(spec["estimator"])(**{**spec.get("params", {}), **best_params})
+    model = problems.import_estimator(spec["estimator"])(
+        **{**spec.get("params", {}), **best_params}
+    )
     model.fit(features, labels)
     joblib.dump(model, out_dir / "best_model.joblib")
     test_features, test_labels = read_split(test)
-    scores = search.test_scores(SimpleNamespace(best_estimator_=model), spec, test_features, test_labels)
+    scores = search.test_scores(
+        SimpleNamespace(best_estimator_=model), spec, test_features, test_labels
+    )
     outputs.write_json(out_dir / "test_scores.json", scores)
 
     summary = {

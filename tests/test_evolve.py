@@ -1,0 +1,318 @@
+"""Evolution stage with real SCOOP workers: determinism, checkpoint/resume, cache, errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evosweep.config import validate
+from evosweep.errors import ConfigError
+from evosweep.evolve import checkpoint, runner, stage
+from evosweep.evolve.cache import FitnessCache
+from evosweep.evolve.parallel import ChunkedMap, ScoopNotRunning, plan_chunks
+from workflow_runner import evosweep_error_lines, snakemake
+
+MODEL = {
+    "dataset": "small",
+    "estimator": "sklearn.svm.SVC",
+    "params": {"kernel": "rbf"},
+    "scoring": "accuracy",
+}
+FEATURE_SELECTION = {
+    "algorithm": "nsga2",
+    "objective": "feature_selection",
+    "model": "svc",
+    "population": 8,
+    "generations": 4,
+    "crossover": 0.9,
+    "mutation": 1.0,
+    "gene_mutation": None,
+    "cv": 3,
+    "checkpoint_every": 1,
+    "chunksize": None,
+}
+CMA = {
+    "algorithm": "cma-es",
+    "objective": "rastrigin",
+    "dimensions": 5,
+    "centroid": 5.0,
+    "sigma": 5.0,
+    "lambda": 20,
+    "generations": 12,
+    "checkpoint_every": 4,
+    "chunksize": None,
+}
+TIMINGS = ("elapsed", "wall_seconds", "workers")
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """A 300-row slice of digits (a fit takes milliseconds) and best params for it."""
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("data")
+    digits = load_digits()
+    frame = pd.DataFrame(digits.data[:300, ::2], columns=[f"px{i}" for i in range(32)])
+    frame["target"] = digits.target[:300]
+    frame.to_parquet(root / "train.parquet", index=False)
+    (root / "best_params.json").write_text(json.dumps({"C": 10.0, "gamma": 0.002}))
+    return root
+
+
+def _log(path: Path) -> logging.Logger:
+    logger = logging.getLogger(f"test-evolve-{path}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(path)
+    logger.handlers = [handler]
+    return logger
+
+
+def run_fs(small_data, out: Path, workers: int, spec=FEATURE_SELECTION, seed=42, mode="scoop"):
+    out.mkdir(parents=True, exist_ok=True)
+    return stage.run_problem(
+        "fs",
+        spec,
+        seed,
+        workers,
+        out,
+        out / "ck" / "fs.pkl",
+        _log(out / "run.log"),
+        model=MODEL,
+        best_params_path=small_data / "best_params.json",
+        train=small_data / "train.parquet",
+        dpi=50,
+        map_mode=mode,
+    )
+
+
+def run_cma(out: Path, workers: int, mode="scoop"):
+    out.mkdir(parents=True, exist_ok=True)
+    return stage.run_problem(
+        "cma", CMA, 7, workers, out, out / "ck" / "cma.pkl", _log(out / "run.log"), map_mode=mode
+    )
+
+
+def comparable(out: Path) -> dict:
+    """The outputs minus timings and worker counts."""
+    best = {
+        k: v for k, v in json.loads((out / "best.json").read_text()).items() if k not in TIMINGS
+    }
+    logbook = pd.read_csv(out / "logbook.csv").drop(columns=["elapsed"])
+    files = {"best": best, "logbook": logbook.to_dict("list")}
+    if (out / "pareto.csv").exists():
+        files["pareto"] = (out / "pareto.csv").read_text()
+    return files
+
+
+@pytest.fixture(scope="module")
+def reference_runs(small_data, tmp_path_factory):
+    """Uninterrupted runs with 1 and 2 real SCOOP workers."""
+    root = tmp_path_factory.mktemp("reference")
+    for workers in (1, 2):
+        run_fs(small_data, root / f"fs{workers}", workers)
+        run_cma(root / f"cma{workers}", workers)
+    return root
+
+
+def test_one_and_two_workers_give_identical_results(reference_runs):
+    for name in ("fs", "cma"):
+        one, two = reference_runs / f"{name}1", reference_runs / f"{name}2"
+        assert comparable(one) == comparable(two), name
+        assert json.loads((two / "best.json").read_text())["workers"] == 2
+    for name in ("convergence.png", "pareto.png"):
+        assert (reference_runs / "fs2" / name).stat().st_size > 0
+    front = pd.read_csv(reference_runs / "fs2" / "pareto.csv")
+    assert list(front.columns) == ["score", "n_features", "features"]
+    assert front["n_features"].is_monotonic_increasing
+    # One progress line per generation, and the checkpoint is gone once outputs exist.
+    log = (reference_runs / "fs2" / "run.log").read_text()
+    assert log.count("generation ") >= FEATURE_SELECTION["generations"] + 1
+    assert not (reference_runs / "fs2" / "ck" / "fs.pkl").exists()
+
+
+def test_serial_map_matches_scoop(reference_runs, tmp_path):
+    run_cma(tmp_path / "serial", 1, mode="serial")
+    assert comparable(tmp_path / "serial") == comparable(reference_runs / "cma2")
+
+
+def _spec_for(small_data, out: Path, workers: int) -> Path:
+    """The run file the launcher would write, for launching SCOOP by hand."""
+    best_params = stage.load_best_params(small_data / "best_params.json")
+    train = small_data / "train.parquet"
+    run = {
+        "name": "fs",
+        "problem": stage.problem_settings(FEATURE_SELECTION | {"generations": 40}),
+        "objective": stage.objective_spec(FEATURE_SELECTION, 42, MODEL, best_params, train),
+        "seed": 42,
+        "inputs": stage._inputs(train),
+        "checkpoint": str(out / "ck" / "fs.pkl"),
+        "workers": workers,
+        "result": str(out / "unused.pkl"),
+    }
+    path = out / "run.json"
+    path.write_text(json.dumps(run))
+    return path
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(small_data, tmp_path):
+    long_run = FEATURE_SELECTION | {"generations": 40}
+    spec_path = _spec_for(small_data, tmp_path, 2)
+    env = dict(os.environ, PYTHONPATH=str(runner.SRC_DIR))
+    process = subprocess.Popen(
+        runner.scoop_command(spec_path, 2),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    saved = tmp_path / "ck" / "fs.pkl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if saved.exists():
+            with open(saved, "rb") as handle:
+                if pickle.load(handle)["generation"] >= 2:
+                    break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)  # like a node failure: master and workers at once
+    process.wait()
+    killed_at = pickle.loads(saved.read_bytes())["generation"]
+    assert 2 <= killed_at < 40
+
+    run_fs(small_data, tmp_path, 2, spec=long_run)
+    log = (tmp_path / "run.log").read_text()
+    assert f"resuming from checkpoint {saved} at generation {killed_at}" in log
+    run_fs(small_data, tmp_path / "uninterrupted", 1, spec=long_run)
+    assert comparable(tmp_path) == comparable(tmp_path / "uninterrupted")
+
+
+def test_checkpoint_of_another_config_is_ignored(small_data, reference_runs, tmp_path):
+    # A checkpoint written for seed 1 must not be reused by the seed-42 run.
+    checkpoint.save(tmp_path / "ck" / "fs.pkl", {"fingerprint": "other", "generation": 3})
+    run_fs(small_data, tmp_path, 2)
+    log = (tmp_path / "run.log").read_text()
+    assert "ignoring checkpoint" in log and "different configuration" in log
+    assert "resuming" not in log
+    assert comparable(tmp_path) == comparable(reference_runs / "fs2")
+
+
+def test_scoop_map_outside_scoop_fails_clearly(tmp_path):
+    with pytest.raises(ScoopNotRunning, match=r"not started by `python -m scoop`"):
+        ChunkedMap("scoop", workers=2)
+    run = {"name": "x", "problem": stage.problem_settings(CMA), "workers": 2}
+    run |= {"objective": {"objective": "sphere", "dimensions": 2}, "seed": 1, "inputs": {}}
+    run |= {"checkpoint": str(tmp_path / "x.pkl"), "result": str(tmp_path / "result.pkl")}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    result = subprocess.run(
+        [sys.executable, str(runner.SCOOP_MAIN), "--spec", str(tmp_path / "run.json")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
+    )
+    assert result.returncode == 2
+    assert "python -m scoop -n N" in result.stderr and "--map serial" in result.stderr
+    assert not (tmp_path / "result.pkl").exists()
+
+
+def test_cache_evaluates_each_genome_once_and_counts_hits():
+    calls = []
+
+    def evaluate(batch):
+        calls.append(len(batch))
+        return [(float(sum(g)),) for g in batch]
+
+    cache = FitnessCache(keep_genomes=True)
+    results, hits = cache.evaluate([[1, 0], [0, 1], [1, 0]], evaluate)
+    assert (results, hits, calls) == ([(1.0,), (1.0,), (1.0,)], 1, [2])
+    results, hits = cache.evaluate([[0, 1], [1, 1]], evaluate)
+    assert hits == 1 and calls == [2, 1] and len(cache) == 3
+    assert [g for g, _ in cache.evaluated()] == [[1, 0], [0, 1], [1, 1]]
+
+
+def test_logbook_counts_cache_hits(reference_runs):
+    logbook = pd.read_csv(reference_runs / "fs2" / "logbook.csv")
+    best = json.loads((reference_runs / "fs2" / "best.json").read_text())
+    population, generations = FEATURE_SELECTION["population"], FEATURE_SELECTION["generations"]
+    # Every offspring is either evaluated or served by the cache.
+    assert (logbook["evaluations"] + logbook["cache_hits"] == population).all()
+    assert best["evaluations"] + best["cache_hits"] == population * (generations + 1)
+    assert best["evaluations"] == logbook["evaluations"].sum()
+
+
+def test_chunks_keep_cheap_work_in_the_master():
+    assert plan_chunks(1000, 2, 5e-6) == [1000]  # Rastrigin: a round trip costs more
+    assert plan_chunks(20, 2, 0.2) == [5, 5, 5, 5]  # CV fits: spread over the workers
+    assert plan_chunks(5, 2, None, chunksize=2) == [2, 2, 1]
+
+
+BASE = {"datasets": {"small": {"source": "sklearn:iris"}}}
+
+
+def _config(problem=None, model=MODEL):
+    config = copy.deepcopy(BASE)
+    config["search"] = {"models": {"svc": {**model, "space": {"C": [1, 10]}}}}
+    config["evolve"] = {"problems": {"p": problem or FEATURE_SELECTION}}
+    return config
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        (
+            FEATURE_SELECTION | {"population": 10},
+            "evolve.problems.p.population: nsga2 needs a population divisible by 4",
+        ),
+        (
+            FEATURE_SELECTION | {"algorithm": "cma-es"},
+            "evolve.problems.p.algorithm: cma-es samples real vectors",
+        ),
+        (FEATURE_SELECTION | {"algorithm": "pso"}, "evolve.problems.p.algorithm: 'pso' is not one"),
+        (FEATURE_SELECTION | {"objective": "ackley"}, "evolve.problems.p.objective: 'ackley'"),
+        (
+            FEATURE_SELECTION | {"model": "missing"},
+            "evolve.problems.p.model: unknown search model 'missing'",
+        ),
+        (CMA | {"lambda": 1}, "evolve.problems.p.lambda: 1 is out of range"),
+        (
+            {k: v for k, v in FEATURE_SELECTION.items() if k != "model"},
+            "evolve.problems.p.model: feature selection needs 'model'",
+        ),
+    ],
+)
+def test_bad_problems_are_one_line_config_errors(problem, expected):
+    config = _config(problem)
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+        stage.check_config(config)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_feature_selection_on_a_clustering_model_is_a_config_error():
+    kmeans = {"dataset": "small", "estimator": "sklearn.cluster.KMeans", "scoring": "silhouette"}
+    config = validate(_config(model=kmeans))
+    with pytest.raises(ConfigError, match="evolve.problems.p.model: .*clustering model"):
+        stage.check_config(config)
+
+
+def test_workflow_stops_on_a_bad_problem_before_any_job(tmp_path):
+    config = _config(FEATURE_SELECTION | {"population": 6})
+    config["search"]["models"]["svc"]["dataset"] = "small"
+    result = snakemake(tmp_path, config, "-n", check=False)
+    assert result.returncode != 0
+    assert evosweep_error_lines(result) == [
+        "evosweep: config error at evolve.problems.p.population: nsga2 needs a population "
+        "divisible by 4 (DEAP's selTournamentDCD), got 6 (fix config/config.yaml)"
+    ]

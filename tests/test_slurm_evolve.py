@@ -1,0 +1,80 @@
+"""Rule evolve on the local Slurm cluster: SCOOP workers start as srun steps through the shim.
+
+The job asks for 2 tasks (profiles/slurm/config.yaml); SCOOP reads the allocation from
+SLURM_NODELIST / SLURM_TASKS_PER_NODE and starts the workers with the srun stand-in for ssh, so
+sacct lists them as steps of the job. The result must equal a local run's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from test_evolve import comparable
+
+from slurm_cluster import REPO, jobs_by_name, wait_for_sacct
+from workflow_runner import snakemake
+
+pytestmark = pytest.mark.slurm
+
+PROBLEM = {
+    "algorithm": "cma-es",
+    "objective": "rastrigin",
+    "dimensions": 6,
+    "centroid": 5.0,
+    "sigma": 5.0,
+    "lambda": 24,
+    "generations": 15,
+    "chunksize": 6,  # force real dispatch to the workers, however cheap Rastrigin is
+    "checkpoint_every": 5,
+}
+CONFIG = {
+    "seed": 3,
+    "datasets": {"iris": {"source": "sklearn:iris"}},
+    "evolve": {"workers": None, "problems": {"cma": PROBLEM}},
+}
+TARGET = "results/evolve/cma/best.json"
+
+
+@pytest.fixture(scope="module")
+def slurm_evolve_run(slurm_cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm-evolve")
+    result = snakemake(
+        workdir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=600
+    )
+    output = result.stdout + result.stderr
+    match = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
+    assert match, f"no 'SLURM run ID' in snakemake output:\n{output[-4000:]}"
+    return workdir, match.group(1), output
+
+
+def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
+    workdir, run_id, output = slurm_evolve_run
+    jobs = wait_for_sacct(
+        lambda rows: any(r["Comment"].startswith("rule_evolve") for r in rows),
+        query=jobs_by_name,
+        name=run_id,
+    )
+    evolve = [r for r in jobs if r["Comment"].startswith("rule_evolve")]
+    assert len(evolve) == 1 and evolve[0]["State"] == "COMPLETED", jobs
+    job_id = evolve[0]["JobID"]
+    steps = wait_for_sacct(
+        lambda rows: any(r["JobName"].startswith("scoop-") for r in rows), jobids=job_id
+    )
+    scoop_steps = [s for s in steps if s["JobName"].startswith("scoop-")]
+    assert scoop_steps, f"no SCOOP srun step in {steps}\n{output[-3000:]}"
+    assert all(s["State"] == "COMPLETED" for s in steps if s["JobID"] != job_id), steps
+    best = json.loads((workdir / TARGET).read_text())
+    assert best["workers"] == 2  # SLURM_NTASKS of the job
+    log = (workdir / "logs" / "evolve" / "cma.log").read_text()
+    assert "--ssh-executable" in log and "--hostfile" in log
+
+
+def test_slurm_result_equals_local_run(slurm_evolve_run, tmp_path):
+    workdir, _, _ = slurm_evolve_run
+    snakemake(
+        tmp_path, CONFIG | {"evolve": {"workers": 1, "problems": {"cma": PROBLEM}}}, "-c1", TARGET
+    )
+    out = "results/evolve/cma"
+    assert comparable(workdir / out) == comparable(tmp_path / out)

@@ -1,0 +1,67 @@
+"""The search rule on the local Slurm cluster: engines as an srun step inside the allocation."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from slurm_cluster import REPO, jobs_by_name, sacct, wait_for_sacct
+from workflow_runner import snakemake
+
+pytestmark = pytest.mark.slurm
+
+CONFIG = {
+    "seed": 42,
+    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
+    "search": {
+        "engines": None,  # the job's tasks on Slurm (2 in profiles/slurm), threads locally
+        "models": {
+            "svc_iris": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]},
+                "cv": 3,
+            }
+        },
+    },
+}
+TARGET = "results/search/svc_iris/summary.json"
+TIMINGS = ["mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"]
+
+
+def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
+    slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
+    slurm_dir.mkdir()
+    local_dir.mkdir()
+    result = snakemake(
+        slurm_dir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=900
+    )
+    output = result.stdout + result.stderr
+    run_id = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output).group(1)
+    jobs = wait_for_sacct(
+        lambda rows: any(r["Comment"].startswith("rule_search") for r in rows),
+        query=jobs_by_name,
+        name=run_id,
+    )
+    job = next(r for r in jobs if r["Comment"].startswith("rule_search"))
+    assert job["State"] == "COMPLETED", job
+    steps = sacct(job["JobID"])
+    # Numbered steps are srun steps; the engines' step runs one task per engine.
+    engine_steps = [s for s in steps if re.fullmatch(rf"{job['JobID']}\.\d+", s["JobID"])]
+    assert engine_steps, steps
+    assert all(s["State"] == "COMPLETED" for s in engine_steps), engine_steps
+    assert any(s["NTasks"] == "2" for s in engine_steps), engine_steps
+    log = (slurm_dir / "logs" / "search" / "svc_iris.log").read_text()
+    assert "2 engine(s) ready" in log and "(srun," in log
+
+    snakemake(local_dir, dict(CONFIG, search=dict(CONFIG["search"], engines=2)), "-c2", TARGET)
+    model = "results/search/svc_iris"
+    pd.testing.assert_frame_equal(
+        pd.read_csv(slurm_dir / model / "cv_results.csv").drop(columns=TIMINGS),
+        pd.read_csv(local_dir / model / "cv_results.csv").drop(columns=TIMINGS),
+    )
+    assert (slurm_dir / model / "best_params.json").read_text() == (
+        local_dir / model / "best_params.json"
+    ).read_text()
