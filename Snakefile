@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evolve.smk"
 include: "rules/report.smk"
+include: "rules/scaling.smk"
 
 
 rule all:

@@ -1,6 +1,7 @@
 # Shared set-up: config validation (one-line errors before any job) and input functions.
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # Make src/ importable even without `pip install -e .` (e.g. inside per-rule conda envs).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
@@ -58,4 +59,76 @@ def data_outputs():
 
 def final_outputs():
     # Each stage's rule file defines its own *_outputs().
-    return data_outputs() + search_outputs() + evolve_outputs() + report_outputs()
+    return (
+        data_outputs()
+        + search_outputs()
+        + evolve_outputs()
+        + report_outputs()
+        + scaling_outputs()
+    )
+
+
+def job_benchmarks(wildcards):
+    """Benchmark files of every job of the default target except this stage's own."""
+    files = expand("benchmarks/data/{dataset}.tsv", dataset=DATASETS)
+    files += expand(
+        "benchmarks/search/{model}.tsv", model=sorted(config["search"]["models"])
+    )
+    files += expand(
+        "benchmarks/evolve/{problem}.tsv", problem=sorted(config["evolve"]["problems"])
+    )
+    return files
+
+
+def report_outputs():
+    return ["results/resources/resources.csv", "results/resources/resources.png"]
+
+
+# Scaling study (rules/scaling.smk): one search model and one evolution problem, rerun at
+# each worker count of report.scaling.
+def _first(names, wanted):
+    return wanted if wanted is not None else (names[0] if names else None)
+
+
+SCALING_MODEL = _first(
+    sorted(
+        name
+        for name, spec in config["search"]["models"].items()
+        if spec["strategy"] != "evolutionary"
+    ),
+    config["report"]["scaling_model"],
+)
+SCALING_PROBLEM = _first(
+    sorted(config["evolve"]["problems"]), config["report"]["scaling_problem"]
+)
+SCALING_STAGES = [
+    stage
+    for stage, name in (("search", SCALING_MODEL), ("evolve", SCALING_PROBLEM))
+    if name is not None
+]
+
+
+def scaling_search_inputs(wildcards):
+    dataset = config["search"]["models"][SCALING_MODEL]["dataset"]
+    return {
+        "train": f"results/data/{dataset}/train.parquet",
+        "test": f"results/data/{dataset}/test.parquet",
+    }
+
+
+def scaling_evolve_inputs(wildcards):
+    return evolve_problem_inputs(SimpleNamespace(problem=SCALING_PROBLEM))
+
+
+def scaling_timings(wildcards):
+    return expand(
+        "results/scaling/{stage}/{workers}.json",
+        stage=SCALING_STAGES,
+        workers=config["report"]["scaling"],
+    )
+
+
+def scaling_outputs():
+    if not SCALING_STAGES or not config["report"]["scaling_in_default"]:
+        return []
+    return ["results/scaling/scaling.csv", "results/scaling/speedup.png"]

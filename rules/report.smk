@@ -1,18 +1,6 @@
 # Report stage: resources per job (from every rule's benchmark file) for the HTML report.
 
 
-def job_benchmarks(wildcards):
-    """Benchmark files of every job of the default target except this stage's own."""
-    files = expand("benchmarks/data/{dataset}.tsv", dataset=DATASETS)
-    files += expand(
-        "benchmarks/search/{model}.tsv", model=sorted(config["search"]["models"])
-    )
-    files += expand(
-        "benchmarks/evolve/{problem}.tsv", problem=sorted(config["evolve"]["problems"])
-    )
-    return files
-
-
 rule resources_table:
     input:
         job_benchmarks,
@@ -37,7 +25,3 @@ rule resources_table:
         dpi=config["report"]["dpi"],
     script:
         "../scripts/resources_table.py"
-
-
-def report_outputs():
-    return ["results/resources/resources.csv", "results/resources/resources.png"]

@@ -43,7 +43,6 @@ rule search:
         spec=search_model_spec,
         seed=config["seed"],
         engines=config["search"]["engines"],
-        dpi=config["report"]["dpi"],
     script:
         "../scripts/search.py"
 

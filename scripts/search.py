@@ -27,7 +27,6 @@ with rule_logger(snakemake.log[0]) as log:  # noqa: F821
         Path(snakemake.output.summary).parent,  # noqa: F821
         n_engines=engines,
         logger=log,
-        dpi=snakemake.params.dpi,  # noqa: F821
         tasks=tasks,
         cpus_per_task=snakemake.resources.get("cpus_per_task"),  # noqa: F821
     )

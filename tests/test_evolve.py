@@ -42,6 +42,8 @@ FEATURE_SELECTION = {
     "checkpoint_every": 1,
     "chunksize": None,
 }
+# Long enough to be killed between checkpoints (a generation takes a fraction of a second).
+LONG_RUN = FEATURE_SELECTION | {"generations": 20}
 CMA = {
     "algorithm": "cma-es",
     "objective": "rastrigin",
@@ -153,7 +155,7 @@ def _spec_for(small_data, out: Path, workers: int) -> Path:
     train = small_data / "train.parquet"
     run = {
         "name": "fs",
-        "problem": stage.problem_settings(FEATURE_SELECTION | {"generations": 40}),
+        "problem": stage.problem_settings(LONG_RUN),
         "objective": stage.objective_spec(FEATURE_SELECTION, 42, MODEL, best_params, train),
         "seed": 42,
         "inputs": stage._inputs(train),
@@ -166,36 +168,91 @@ def _spec_for(small_data, out: Path, workers: int) -> Path:
     return path
 
 
-def test_resume_after_sigkill_equals_uninterrupted_run(small_data, tmp_path):
-    long_run = FEATURE_SELECTION | {"generations": 40}
+@pytest.fixture(scope="module")
+def uninterrupted_long_run(small_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    run_fs(small_data, out, 1, spec=LONG_RUN)
+    return out
+
+
+def _wait_for_checkpoint(saved: Path, process: subprocess.Popen, generation: int = 2) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if saved.exists() and pickle.loads(saved.read_bytes())["generation"] >= generation:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run ended (or stalled) before it could be killed")
+
+
+def _kill_scoop_run_with_sigkill(small_data, tmp_path) -> None:
+    """Like a node failure: master and workers die at once."""
     spec_path = _spec_for(small_data, tmp_path, 2)
-    env = dict(os.environ, PYTHONPATH=str(runner.SRC_DIR))
     process = subprocess.Popen(
         runner.scoop_command(spec_path, 2),
-        env=env,
+        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    saved = tmp_path / "ck" / "fs.pkl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if saved.exists():
-            with open(saved, "rb") as handle:
-                if pickle.load(handle)["generation"] >= 2:
-                    break
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # like a node failure: master and workers at once
+    _wait_for_checkpoint(tmp_path / "ck" / "fs.pkl", process)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    killed_at = pickle.loads(saved.read_bytes())["generation"]
-    assert 2 <= killed_at < 40
 
-    run_fs(small_data, tmp_path, 2, spec=long_run)
+
+def _terminate_rule_with_sigterm(small_data, tmp_path) -> None:
+    """Like a Slurm time limit: SIGTERM to the rule's process, which must end SCOOP's tree."""
+    code = (
+        "import json, logging, sys; from pathlib import Path; from evosweep.evolve import stage\n"
+        f"logging.basicConfig(filename={str(tmp_path / 'term.log')!r}, level=logging.INFO)\n"
+        f"stage.run_problem('fs', {LONG_RUN!r}, 42, 2, Path({str(tmp_path)!r}), "
+        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), logging.getLogger('t'), model={MODEL!r}, "
+        f"best_params_path={str(small_data / 'best_params.json')!r}, "
+        f"train={str(small_data / 'train.parquet')!r}, dpi=50)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for_checkpoint(tmp_path / "ck" / "fs.pkl", process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) != 0
+    log = (tmp_path / "term.log").read_text()
+    scoop_pid = int(log.split("SCOOP launcher pid ")[1].split()[0])
+    assert _live_processes_in_group(scoop_pid) == []  # no SCOOP process outlives the rule
+
+
+def _live_processes_in_group(pgid: int, wait: float = 10.0) -> list[int]:
+    """Processes of process group `pgid` that are not zombies (SIGKILL lands asynchronously)."""
+    deadline = time.monotonic() + wait
+    while True:
+        live = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                live.append(int(stat.parent.name))
+        if not live or time.monotonic() > deadline:
+            return live
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("kill", [_kill_scoop_run_with_sigkill, _terminate_rule_with_sigterm])
+def test_resume_after_kill_equals_uninterrupted_run(
+    kill, small_data, uninterrupted_long_run, tmp_path
+):
+    kill(small_data, tmp_path)
+    saved = tmp_path / "ck" / "fs.pkl"
+    killed_at = pickle.loads(saved.read_bytes())["generation"]
+    assert 2 <= killed_at < LONG_RUN["generations"]
+
+    run_fs(small_data, tmp_path, 2, spec=LONG_RUN)
     log = (tmp_path / "run.log").read_text()
     assert f"resuming from checkpoint {saved} at generation {killed_at}" in log
-    run_fs(small_data, tmp_path / "uninterrupted", 1, spec=long_run)
-    assert comparable(tmp_path) == comparable(tmp_path / "uninterrupted")
+    assert comparable(tmp_path) == comparable(uninterrupted_long_run)
 
 
 def test_checkpoint_of_another_config_is_ignored(small_data, reference_runs, tmp_path):

@@ -119,6 +119,7 @@ def check_references(config: dict) -> None:
                 f"config error at search.models.{name}.dataset: unknown dataset {spec['dataset']!r}; "
                 f"defined datasets: {', '.join(sorted(datasets))}"
             )
+    check_scaling(config)
     problems = config.get("evolve", {}).get("problems", {})
     for name, spec in problems.items():
         model = spec.get("model")
@@ -132,6 +133,31 @@ def check_references(config: dict) -> None:
                 f"config error at evolve.problems.{name}.model: unknown search model {model!r}; "
                 f"defined models: {', '.join(sorted(models)) or 'none'}"
             )
+
+
+def check_scaling(config: dict) -> None:
+    report = config.get("report", {})
+    for key, section, kind in (
+        ("scaling_model", ("search", "models"), "search model"),
+        ("scaling_problem", ("evolve", "problems"), "evolution problem"),
+    ):
+        name = report.get(key)
+        defined = config.get(section[0], {}).get(section[1], {})
+        if name is not None and name not in defined:
+            raise ConfigError(
+                f"config error at report.{key}: unknown {kind} {name!r}; "
+                f"defined: {', '.join(sorted(defined)) or 'none'}"
+            )
+    model = report.get("scaling_model")
+    if model is not None and defined_strategy(config, model) == "evolutionary":
+        raise ConfigError(
+            f"config error at report.scaling_model: {model!r} is evolutionary; the scaling "
+            f"study times an ipyparallel search, pick a grid, random or halving model"
+        )
+
+
+def defined_strategy(config: dict, model: str) -> str:
+    return config["search"]["models"][model].get("strategy", "grid")
 
 
 def select(config: dict, *keys: str) -> Any:

@@ -226,6 +226,7 @@ def launch(run: dict, workers: int, log: logging.Logger, map_mode: str = "scoop"
     process = subprocess.Popen(
         command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    log.info("SCOOP launcher pid %d (leads its own process group)", process.pid)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for line in process.stderr:

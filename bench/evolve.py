@@ -1,0 +1,217 @@
+"""Evolution speed and quality, side by side in one run.
+
+1. Feature-selection fitness (3-fold CV of an RBF SVC on digits, the expensive kind): one batch
+   of feature masks evaluated serially, on 2 SCOOP workers and on multiprocessing.Pool(2), all
+   through the same chunked dispatch. Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
+2. Rastrigin CMA-ES (N=50, lambda=1000, the default problem with fewer generations): serial
+   process vs `python -m scoop -n 2`. Goal: SCOOP / serial <= 1.0 (cheap evaluations stay in
+   the master, so SCOOP costs only its start-up).
+3. Evolutionary vs grid search of svc_evolutionary / svc_rbf_digits: best CV score and fits.
+   Goal: >= 99 % of the grid's best score with <= 25 % of its fits. The grid's figures come
+   from results/search/svc_rbf_digits/summary.json (`make run`); the GA runs here.
+
+    python bench/evolve.py [--results results] [--generations 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from evosweep.evolve import stage  # noqa: E402
+from evosweep.evolve.parallel import ChunkedMap  # noqa: E402
+
+SVC = {"estimator": "sklearn.svm.SVC", "params": {"kernel": "rbf", "shrinking": False}}
+BEST_PARAMS = {"C": 10.0, "gamma": 0.001}  # about the grid's optimum on digits
+MASKS, WARMUP_MASKS = 40, 4
+
+
+def digits_split(directory: Path) -> tuple[Path, Path]:
+    """The data stage's digits split (test_size 0.3, stratified, seed 42)."""
+    from evosweep.data import prepare, write
+
+    spec = {"source": "sklearn:digits", "test_size": 0.3, "stratify": True}
+    train, test, summary = prepare("digits", spec, 42)
+    paths = (directory / "train.parquet", directory / "test.parquet")
+    write(train, test, summary, *paths, directory / "summary.json")
+    return paths
+
+
+def feature_masks(count: int, size: int, seed: int) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randint(0, 1) for _ in range(size)] for _ in range(count)]
+
+
+def objective(train: Path) -> dict:
+    return {
+        "objective": "feature_selection",
+        "train": str(train),
+        "estimator": SVC["estimator"],
+        "params": {**SVC["params"], **BEST_PARAMS},
+        "cv": 3,
+        "scoring": "accuracy",
+        "seed": 42,
+    }
+
+
+def timed_batch(mode: str, workers: int, spec: dict) -> tuple[float, list]:
+    """Warm the workers up (imports, data), then time one batch."""
+    mapper = ChunkedMap(mode, workers)
+    try:
+        mapper(spec, feature_masks(WARMUP_MASKS, 64, seed=1))
+        started = time.perf_counter()
+        results = mapper(spec, feature_masks(MASKS, 64, seed=2))
+        return time.perf_counter() - started, results
+    finally:
+        mapper.close()
+
+
+def scoop_part(train: Path, out: Path) -> None:
+    """Runs inside `python -m scoop -n 2` (SCOOP imports this file on every worker)."""
+    seconds, results = timed_batch("scoop", 2, objective(train))
+    out.write_text(json.dumps({"seconds": seconds, "results": results}))
+
+
+def fitness_benchmark(train: Path, scratch: Path) -> dict:
+    spec = objective(train)
+    times, reference = {}, None
+    times["serial"], reference = timed_batch("serial", 1, spec)
+    times["pool-2"], pool_results = timed_batch("pool", 2, spec)
+    out = scratch / "scoop.json"
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "scoop", "-n", "2", __file__, "--scoop-part", str(train), str(out)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    scoop_process = time.perf_counter() - started
+    scoop = json.loads(out.read_text())
+    times["scoop-2"] = scoop["seconds"]
+    assert [list(r) for r in pool_results] == scoop["results"] == [list(r) for r in reference]
+    return {**times, "scoop-2 process": scoop_process}
+
+
+def cma_benchmark(generations: int, scratch: Path) -> dict:
+    spec = {
+        "algorithm": "cma-es",
+        "objective": "rastrigin",
+        "dimensions": 50,
+        "centroid": 5.0,
+        "sigma": 5.0,
+        "lambda": 1000,
+        "generations": generations,
+        "checkpoint_every": 10 * generations,
+        "chunksize": None,
+    }
+    log = logging.getLogger("bench")
+    figures = {}
+    for mode in ("serial", "scoop"):
+        out = scratch / f"cma-{mode}"
+        started = time.perf_counter()
+        best = stage.run_problem(
+            "cma", spec, 42, 2, out, out / "ck.pkl", log, dpi=50, map_mode=mode
+        )
+        figures[mode] = {
+            "process": time.perf_counter() - started,
+            "loop": best["wall_seconds"],
+            "best": best["fitness"]["rastrigin"],
+        }
+    assert figures["serial"]["best"] == figures["scoop"]["best"]
+    return figures
+
+
+def search_benchmark(results: Path, train: Path, test: Path, scratch: Path) -> dict:
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    from evosweep.config import validate
+
+    validate(config)
+    spec = config["search"]["models"]["svc_evolutionary"]
+    evolutionary = stage.run_evolutionary_search(
+        "svc_evolutionary",
+        spec,
+        config["seed"],
+        2,
+        train,
+        test,
+        scratch / "svc_evolutionary",
+        scratch / "svc_evolutionary.pkl",
+        logging.getLogger("bench"),
+    )
+    grid_path = results / "search" / "svc_rbf_digits" / "summary.json"
+    grid = json.loads(grid_path.read_text()) if grid_path.exists() else None
+    return {"evolutionary": evolutionary, "grid": grid, "grid_path": grid_path}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=REPO / "results")
+    parser.add_argument("--generations", type=int, default=60)
+    parser.add_argument("--scoop-part", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scoop_part:
+        scoop_part(*args.scoop_part)
+        return
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="evosweep-bench-") as tmp:
+        scratch = Path(tmp)
+        train, test = digits_split(scratch)
+        fitness = fitness_benchmark(train, scratch)
+        print(f"feature-selection fitness, {MASKS} masks (3-fold CV SVC on digits):")
+        for name, seconds in fitness.items():
+            print(f"  {name:16s} {seconds:7.2f} s")
+        speedup = fitness["serial"] / fitness["scoop-2"]
+        versus_pool = fitness["scoop-2"] / fitness["pool-2"]
+        print(f"  speed-up SCOOP-2 over serial: {speedup:.2f}x   (goal >= 1.8)")
+        print(f"  SCOOP-2 wall / Pool(2) wall: {versus_pool:.3f}    (goal <= 1.05)")
+
+        cma = cma_benchmark(args.generations, scratch)
+        print(f"Rastrigin CMA-ES, N=50, lambda=1000, {args.generations} generations:")
+        for mode, figures in cma.items():
+            print(
+                f"  {mode:7s} process {figures['process']:6.2f} s, generation loop "
+                f"{figures['loop']:6.2f} s, best {figures['best']:.4f}"
+            )
+        loop_ratio = cma["scoop"]["loop"] / cma["serial"]["loop"]
+        process_ratio = cma["scoop"]["process"] / cma["serial"]["process"]
+        print(
+            f"  SCOOP-2 / serial: loop {loop_ratio:.3f}, process {process_ratio:.3f}  (goal <= 1.0)"
+        )
+
+        search = search_benchmark(args.results, train, test, scratch)
+        evolutionary, grid = search["evolutionary"], search["grid"]
+        print("evolutionary vs grid search (svc_evolutionary vs svc_rbf_digits):")
+        print(
+            f"  evolutionary: best CV {evolutionary['best_score']:.4f}, "
+            f"{evolutionary['n_fits']} fits, {evolutionary['wall_seconds']:.1f} s"
+        )
+        if grid is None:
+            print(f"  grid: {search['grid_path']} missing (run `make run` first)")
+            return
+        print(
+            f"  grid:         best CV {grid['best_score']:.4f}, {grid['n_fits']} fits, "
+            f"{grid['wall_seconds']:.1f} s"
+        )
+        score_ratio = evolutionary["best_score"] / grid["best_score"]
+        fit_ratio = evolutionary["n_fits"] / grid["n_fits"]
+        print(
+            f"  score ratio {score_ratio:.4f} (goal >= 0.99), fits ratio {fit_ratio:.3f} "
+            f"(goal <= 0.25)"
+        )
+
+
+if __name__ == "__main__":
+    main()
