@@ -25,8 +25,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# The report is rebuilt only when a result is newer, so a second `make run` does nothing.
+REPORT_IF_STALE = if [ ! -f results/report.html ] || \
+	[ -n "$$(find results -type f -newer results/report.html ! -name report.html | head -n1)" ]; \
+	then $(BIN)/snakemake --report results/report.html; \
+	else echo "results/report.html is up to date"; fi
+
 run: $(STAMP)
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES)
+	@$(REPORT_IF_STALE)
 	@$(BIN)/python -m evosweep.finish
 
 test: $(STAMP)
@@ -49,12 +56,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/dryrun.py
 
 report: $(STAMP)
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
-	$(BIN)/snakemake --profile profiles/default --report results/report.html
+	$(BIN)/snakemake --cores $(CORES)
+	@$(REPORT_IF_STALE)
 	@echo "Report: $(CURDIR)/results/report.html"
 
 scaling: $(STAMP)
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES) scaling
+	$(BIN)/snakemake --cores $(CORES) scaling
 
 # Re-pin the whole tree from pyproject.toml (run after changing a pin there).
 lock:

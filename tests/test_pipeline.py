@@ -1,0 +1,204 @@
+"""The whole workflow on a small config: the HTML report in a real browser, and a tested
+guarantee that each kind of edit reruns exactly the jobs it made stale."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+
+from browser import chromium_or_skip, figures_shown
+from workflow_runner import REPO, nothing_to_do, planned_jobs, snakemake
+
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "src", "config", "report", "envs", "profiles"]
+SMALL = {
+    "seed": 3,
+    "datasets": {
+        "iris": {"source": "sklearn:iris", "test_size": 0.3},
+        "wine": {"source": "sklearn:wine", "test_size": 0.3},
+        "blobs": {"source": "blobs", "n_samples": 300, "centers": 3},
+    },
+    "search": {
+        "engines": 2,
+        "models": {
+            "svc_iris": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
+                "cv": 3,
+            },
+            "forest_wine": {
+                "dataset": "wine",
+                "estimator": "sklearn.ensemble.RandomForestClassifier",
+                "params": {"n_estimators": 10},
+                "strategy": "random",
+                "n_iter": 3,
+                "space": {"max_depth": [2, 4, 8]},
+                "cv": 3,
+            },
+            "kmeans_blobs": {
+                "dataset": "blobs",
+                "estimator": "sklearn.cluster.KMeans",
+                "params": {"n_init": 2},
+                "space": {"n_clusters": {"range": [2, 5, 1]}},
+                "cv": 2,
+                "scoring": "silhouette",
+            },
+            "svc_evo": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "strategy": "evolutionary",
+                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
+                "cv": 3,
+                "evolution": {"population": 6, "generations": 2},
+            },
+        },
+    },
+    "evolve": {
+        "workers": 2,
+        "problems": {
+            "rastrigin": {
+                "algorithm": "cma-es",
+                "objective": "rastrigin",
+                "dimensions": 5,
+                "lambda": 10,
+                "generations": 5,
+            },
+            "iris_features": {
+                "algorithm": "nsga2",
+                "objective": "feature_selection",
+                "model": "svc_iris",
+                "population": 8,
+                "generations": 2,
+            },
+        },
+    },
+    "report": {"scaling": [1, 2], "scaling_model": "svc_iris", "scaling_problem": "rastrigin"},
+}
+ALL_SEARCHES = {"search[model=svc_iris]", "search[model=forest_wine]", "search[model=kmeans_blobs]"}
+SCALING_SEARCH = {"scaling_search[workers=1]", "scaling_search[workers=2]", "scaling_table"}
+SCALING_EVOLVE = {"scaling_evolve[workers=1]", "scaling_evolve[workers=2]", "scaling_table"}
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """A private copy of the workflow (so a test may edit a script), run once to completion."""
+    root = tmp_path_factory.mktemp("pipeline")
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / part)
+    run(root, SMALL)
+    return root
+
+
+def run(root: Path, config: dict, *args: str, check: bool = True):
+    return snakemake(
+        root, config, "-s", str(root / "Snakefile"), "--cores", "2", *args, check=check
+    )
+
+
+def test_report_opens_in_a_browser_with_every_figure(workflow):
+    chromium_or_skip()
+    run(workflow, SMALL, "--report", "results/report.html")
+    shown = figures_shown(workflow / "results" / "report.html")
+    page = shown["page"]
+    assert page.console_errors == [], page.console_errors
+    for category in ("Data", "Search", "Evolution", "Leaderboard", "Scaling", "Resources"):
+        assert category in shown["categories"], shown["categories"]
+    failed = {path: result for path, result in shown["results"].items() if not result["ok"]}
+    assert failed == {}, failed
+    images = [r for r in shown["results"].values() if r["kind"] == "image"]
+    # heatmaps, cluster plots, convergence, Pareto fronts, speedup and resources at least
+    assert len(images) >= 8, sorted(shown["results"])
+
+
+EDITS = []
+
+
+def edit(description):
+    def register(function):
+        EDITS.append(pytest.param(function, id=description))
+        return function
+
+    return register
+
+
+@edit("one model's space")
+def edit_model_space(config, root):
+    config["search"]["models"]["svc_iris"]["space"]["C"] = {"logspace": [-1, 1, 4]}
+    return {
+        "search[model=svc_iris]",
+        "leaderboard",
+        "evolve_pareto[problem=iris_features]",
+        "resources_table",
+    } | SCALING_SEARCH
+
+
+@edit("one problem's generations")
+def edit_problem_generations(config, root):
+    config["evolve"]["problems"]["rastrigin"]["generations"] = 6
+    return {"evolve[problem=rastrigin]", "resources_table"} | SCALING_EVOLVE
+
+
+@edit("a dataset's test_size")
+def edit_test_size(config, root):
+    config["datasets"]["wine"]["test_size"] = 0.25
+    return {
+        "prepare_data[dataset=wine]",
+        "search[model=forest_wine]",
+        "leaderboard",
+        "resources_table",
+    }
+
+
+@edit("the report options")
+def edit_report_options(config, root):
+    config["report"]["dpi"] = 90
+    return {"resources_table", "scaling_table"}
+
+
+@edit("a script's code")
+def edit_script(config, root):
+    with open(root / "scripts" / "search.py", "a") as handle:
+        handle.write("# an edit to the search adapter\n")
+    return ALL_SEARCHES | {
+        "leaderboard",
+        "evolve_pareto[problem=iris_features]",
+        "resources_table",
+    }
+
+
+@edit("seed")
+def edit_seed(config, root):
+    config["seed"] = 4
+    return (
+        {f"prepare_data[dataset={name}]" for name in ("iris", "wine", "blobs")}
+        | ALL_SEARCHES
+        | {
+            "search_evolutionary[model=svc_evo]",
+            "leaderboard",
+            "evolve[problem=rastrigin]",
+            "evolve_pareto[problem=iris_features]",
+            "resources_table",
+        }
+        | SCALING_SEARCH
+        | SCALING_EVOLVE
+    )
+
+
+@pytest.mark.parametrize("apply_edit", EDITS)
+def test_an_edit_reruns_exactly_what_it_made_stale(workflow, apply_edit):
+    config = copy.deepcopy(SMALL)
+    expected = apply_edit(config, workflow)
+    planned = planned_jobs(run(workflow, config, "-n"))
+    assert planned == expected, f"extra: {planned - expected}, missing: {expected - planned}"
+    run(workflow, config)
+    assert nothing_to_do(run(workflow, config, "-n"))
+    # Back to the test config for the next edit (reruns what this edit changed).
+    run(workflow, SMALL)
+    assert nothing_to_do(run(workflow, SMALL, "-n"))
