@@ -2,7 +2,7 @@
 
 1. Feature-selection fitness (3-fold CV of an RBF SVC on digits, the expensive kind): one batch
    of feature masks evaluated serially, on 2 SCOOP workers and on multiprocessing.Pool(2), all
-   through the same chunked dispatch. Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
+   through the same chunked dispatch (interleaved, best of 2 rounds). Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
 2. Rastrigin CMA-ES (N=50, lambda=1000, the default problem with fewer generations): serial
    process vs `python -m scoop -n 2`. Goal: SCOOP / serial <= 1.0 (cheap evaluations stay in
    the master, so SCOOP costs only its start-up).
@@ -34,7 +34,7 @@ from evosweep.evolve.parallel import ChunkedMap  # noqa: E402
 
 SVC = {"estimator": "sklearn.svm.SVC", "params": {"kernel": "rbf", "shrinking": False}}
 BEST_PARAMS = {"C": 10.0, "gamma": 0.001}  # about the grid's optimum on digits
-MASKS, WARMUP_MASKS = 40, 4
+MASKS, WARMUP_MASKS, REPEATS = 40, 4, 2
 
 
 def digits_split(directory: Path) -> tuple[Path, Path]:
@@ -83,11 +83,7 @@ def scoop_part(train: Path, out: Path) -> None:
     out.write_text(json.dumps({"seconds": seconds, "results": results}))
 
 
-def fitness_benchmark(train: Path, scratch: Path) -> dict:
-    spec = objective(train)
-    times, reference = {}, None
-    times["serial"], reference = timed_batch("serial", 1, spec)
-    times["pool-2"], pool_results = timed_batch("pool", 2, spec)
+def timed_scoop_batch(train: Path, scratch: Path) -> tuple[float, list, float]:
     out = scratch / "scoop.json"
     started = time.perf_counter()
     subprocess.run(
@@ -96,11 +92,26 @@ def fitness_benchmark(train: Path, scratch: Path) -> dict:
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
-    scoop_process = time.perf_counter() - started
+    process_seconds = time.perf_counter() - started
     scoop = json.loads(out.read_text())
-    times["scoop-2"] = scoop["seconds"]
-    assert [list(r) for r in pool_results] == scoop["results"] == [list(r) for r in reference]
-    return {**times, "scoop-2 process": scoop_process}
+    return scoop["seconds"], [tuple(r) for r in scoop["results"]], process_seconds
+
+
+def fitness_benchmark(train: Path, scratch: Path) -> dict:
+    """Backends interleaved, best of REPEATS rounds each: a noisy host hits them all alike."""
+    spec = objective(train)
+    times = {"serial": [], "pool-2": [], "scoop-2": [], "scoop-2 process": []}
+    for _ in range(REPEATS):
+        seconds, reference = timed_batch("serial", 1, spec)
+        times["serial"].append(seconds)
+        seconds, results = timed_batch("pool", 2, spec)
+        times["pool-2"].append(seconds)
+        assert [tuple(r) for r in results] == [tuple(r) for r in reference]
+        seconds, results, process_seconds = timed_scoop_batch(train, scratch)
+        times["scoop-2"].append(seconds)
+        times["scoop-2 process"].append(process_seconds)
+        assert results == [tuple(r) for r in reference]
+    return {name: min(values) for name, values in times.items()}
 
 
 def cma_benchmark(generations: int, scratch: Path) -> dict:
@@ -170,7 +181,9 @@ def main() -> None:
         scratch = Path(tmp)
         train, test = digits_split(scratch)
         fitness = fitness_benchmark(train, scratch)
-        print(f"feature-selection fitness, {MASKS} masks (3-fold CV SVC on digits):")
+        print(
+            f"feature-selection fitness, {MASKS} masks (3-fold CV SVC on digits), best of {REPEATS}:"
+        )
         for name, seconds in fitness.items():
             print(f"  {name:16s} {seconds:7.2f} s")
         speedup = fitness["serial"] / fitness["scoop-2"]

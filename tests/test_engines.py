@@ -3,6 +3,7 @@
 import os
 import signal
 import stat
+import subprocess
 import sys
 import threading
 
@@ -10,7 +11,7 @@ import cloudpickle
 import pytest
 from joblib import Parallel, delayed
 
-from evosweep.engines import engine_cluster
+from evosweep.engines import ENGINE_CMD, engine_cluster
 
 # Engines cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -41,6 +42,31 @@ def test_cluster_is_private_secure_and_removed():
     for pid in pids:  # engines exited with the context
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_engine_exits_zero_when_asked_to_shut_down():
+    """Stock ipengine 9.2 exits 1 after a shutdown request, which fails an srun step."""
+    with engine_cluster(1, slurm=False) as engines:
+        cluster = engines.cluster
+        engine = subprocess.Popen(
+            [
+                *ENGINE_CMD,
+                f"--profile-dir={cluster.profile_dir}",
+                f"--cluster-id={cluster.cluster_id}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            engines.client.wait_for_engines(2, timeout=60)
+            extra = max(engines.client.ids)
+            engines.client.shutdown(targets=[extra], hub=False, block=True)
+            assert engine.wait(timeout=30) == 0
+        finally:
+            if engine.poll() is None:
+                engine.kill()
+                engine.wait()
 
 
 def test_cluster_stops_on_exception():

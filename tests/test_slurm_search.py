@@ -39,22 +39,36 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
         slurm_dir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=900
     )
     output = result.stdout + result.stderr
-    run_id = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output).group(1)
+    run = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
+    assert run, output[-4000:]
+
+    def is_search(row):  # not rule_search_evolutionary
+        return row["Comment"] == "rule_search" or row["Comment"].startswith(
+            "rule_search_wildcards_"
+        )
+
     jobs = wait_for_sacct(
-        lambda rows: any(r["Comment"].startswith("rule_search") for r in rows),
+        lambda rows: any(is_search(r) for r in rows),
         query=jobs_by_name,
-        name=run_id,
+        name=run.group(1),
     )
-    job = next(r for r in jobs if r["Comment"].startswith("rule_search"))
+    search_jobs = [r for r in jobs if is_search(r)]
+    assert len(search_jobs) == 1, jobs  # one attempt: a retry (profile retries: 1) hides a failure
+    job = search_jobs[0]
     assert job["State"] == "COMPLETED", job
-    steps = sacct(job["JobID"])
-    # Numbered steps are srun steps; the engines' step runs one task per engine.
+    steps = sacct(job["JobID"], fields=["JobID", "JobName", "State", "ExitCode", "NTasks"])
+    batch = [s for s in steps if s["JobID"] == f"{job['JobID']}.batch"]
+    assert [(s["State"], s["ExitCode"]) for s in batch] == [("COMPLETED", "0:0")], steps
+    # Numbered steps are srun steps; the engines' step runs one task per engine and must end
+    # COMPLETED (exit 0 after the shutdown request), not FAILED or CANCELLED.
     engine_steps = [s for s in steps if re.fullmatch(rf"{job['JobID']}\.\d+", s["JobID"])]
     assert engine_steps, steps
-    assert all(s["State"] == "COMPLETED" for s in engine_steps), engine_steps
+    assert all(s["State"] == "COMPLETED" and s["ExitCode"] == "0:0" for s in engine_steps), steps
     assert any(s["NTasks"] == "2" for s in engine_steps), engine_steps
     log = (slurm_dir / "logs" / "search" / "svc_iris.log").read_text()
     assert "2 engine(s) ready" in log and "(srun," in log
+    # the engines and srun exited by themselves after the shutdown request (engines._stop)
+    assert "exited with code" not in log and "did not exit" not in log, log
 
     snakemake(local_dir, dict(CONFIG, search=dict(CONFIG["search"], engines=2)), "-c2", TARGET)
     model = "results/search/svc_iris"

@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import stat
+import sys
 import tempfile
 import time
 import uuid
@@ -40,6 +41,32 @@ HEARTBEAT_MS = 100
 HEARTBEAT_MISSES = 50
 BACKEND_NAME = "evosweep-ipyparallel"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Seconds the engines (and so the srun step) get to exit on their own after a shutdown request.
+ENGINE_EXIT_SECONDS = 5
+SRUN_STEP_EXIT_SECONDS = 30
+
+# The engine program: ipyparallel's ipengine, except that a requested shutdown exits 0.
+# ipyparallel 9.2's IPEngine.start runs `loop.run_sync(...)`; a shutdown_request stops that
+# loop, so tornado raises "Event loop stopped before Future completed." and every engine
+# exits 1 (silently: its stderr is rerouted to the client). On Slurm the engines' srun step
+# then ends FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
+# Passed as `python -c` so the engines need nothing but ipyparallel (no evosweep import).
+ENGINE_MAIN = """\
+from ipyparallel.engine import app
+
+
+class IPEngine(app.IPEngine):
+    def start(self):
+        try:
+            super().start()
+        except RuntimeError:
+            if getattr(self.kernel, "_shutdown_message", None) is None:
+                raise  # not a requested shutdown
+
+
+IPEngine.launch_instance()
+"""
+ENGINE_CMD = [sys.executable, "-c", ENGINE_MAIN]
 
 
 class EngineStartError(RuntimeError):
@@ -151,7 +178,8 @@ class EngineCluster:
         self.view = client.load_balanced_view()
         # A task on an engine that dies is resubmitted to another engine.
         self.view.retries = max(1, n_engines)
-        self.client[:].use_cloudpickle()
+        # Wait for it: an unawaited reply arrives later as a "got stale result" line.
+        self.client[:].use_cloudpickle().get(timeout=30)
 
     @contextlib.contextmanager
     def joblib_backend(self):
@@ -214,6 +242,7 @@ def engine_cluster(
     # Engines (local processes or the srun step, which exports its environment to the tasks)
     # get this environment; their BLAS pools then match their share of the cores.
     config.EngineLauncher.environment = engine_env
+    config.EngineLauncher.engine_cmd = ENGINE_CMD
     kwargs = {}
     if slurm:
         kwargs["engine_launcher_class"] = SrunEngineSetLauncher
@@ -279,29 +308,58 @@ def engine_cluster(
 
 
 def _stop(cluster: ipp.Cluster, client: ipp.Client | None, slurm: bool) -> None:
-    """Ask engines to exit cleanly (an srun step then ends COMPLETED), then stop everything."""
+    """Ask the engines to exit (they exit 0), let them and the srun step end on their own,
+    then stop the controller and whatever is left.
+
+    The launchers are only signalled (by stop_cluster_sync) if they have not exited in time:
+    a signalled srun step ends CANCELLED/FAILED in sacct, one that ends by itself COMPLETED.
+    The controller stops last, so engines never lose it while shutting down.
+    """
     if client is not None:
         with contextlib.suppress(Exception):
             if client.ids:
                 client.shutdown(targets="all", hub=False, block=True)
-            _wait_engine_launchers(cluster, timeout=10 if slurm else 5)
+        with contextlib.suppress(Exception):
+            _wait_engine_launchers(
+                cluster, timeout=SRUN_STEP_EXIT_SECONDS if slurm else ENGINE_EXIT_SECONDS
+            )
         with contextlib.suppress(Exception):
             client.close()
     with contextlib.suppress(Exception):
         cluster.stop_cluster_sync()
 
 
-def _wait_engine_launchers(cluster: ipp.Cluster, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _engine_processes(cluster: ipp.Cluster) -> list:
+    """The launchers' processes: one per local engine, or the one srun process."""
+    processes = []
     for engine_set in cluster.engines.values():
         launchers = getattr(engine_set, "launchers", None)
-        processes = (
-            [launcher.process for launcher in launchers.values()]
-            if launchers is not None
-            else [engine_set.process]
-        )
-        for process in processes:
-            if process is None:
-                continue
-            with contextlib.suppress(Exception):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if launchers is not None:
+            processes += [launcher.process for launcher in launchers.values()]
+        else:
+            processes.append(getattr(engine_set, "process", None))
+    return [process for process in processes if process is not None]
+
+
+def _wait_engine_launchers(cluster: ipp.Cluster, timeout: float) -> bool:
+    """Wait up to `timeout` s for every engine launcher process to exit; True if all did."""
+    deadline = time.monotonic() + timeout
+    done = True
+    for process in _engine_processes(cluster):
+        try:
+            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:  # psutil.TimeoutExpired, or the process is gone
+            done = done and not _is_running(process)
+            continue
+        if code:  # None: already reaped by the launcher's own wait thread
+            log.warning("engine launcher %s exited with code %s", process.pid, code)
+    if not done:
+        log.warning("engines did not exit within %g s of the shutdown request", timeout)
+    return done
+
+
+def _is_running(process) -> bool:
+    try:
+        return process.is_running() and process.status() != "zombie"
+    except Exception:
+        return False

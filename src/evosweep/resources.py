@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["stage", "job", "wall_seconds", "cpu_seconds", "max_rss_mb", "mean_load"]
 
@@ -18,7 +22,7 @@ def job_name(path: Path) -> tuple[str, str]:
     return parts[0], "/".join(parts[1:])
 
 
-def collect(benchmark_files) -> "pd.DataFrame":  # noqa: F821
+def collect(benchmark_files) -> pd.DataFrame:
     """One row per job; a job benchmarked with `repeat` keeps its mean."""
     import pandas as pd
 
