@@ -2,7 +2,8 @@
 
 1. Feature-selection fitness (3-fold CV of an RBF SVC on digits, the expensive kind): one batch
    of feature masks evaluated serially, on 2 SCOOP workers and on multiprocessing.Pool(2), all
-   through the same chunked dispatch (interleaved, best of 2 rounds). Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
+   through the same chunked dispatch (interleaved, best of 2 rounds). Goals: SCOOP >= 1.8x
+   serial, SCOOP wall <= 1.05x Pool's.
 2. Rastrigin CMA-ES (N=50, lambda=1000, the default problem with fewer generations): serial
    process vs `python -m scoop -n 2`. Goal: SCOOP / serial <= 1.0 (cheap evaluations stay in
    the master, so SCOOP costs only its start-up).

@@ -42,7 +42,6 @@ rule evolve:
         model=evolve_scoring_model,
         seed=config["seed"],
         workers=config["evolve"]["workers"],
-        dpi=config["report"]["dpi"],
         checkpoint="results/checkpoints/evolve/{problem}.pkl",
     script:
         "../scripts/evolve.py"

@@ -25,9 +25,13 @@ def evolve_problem_spec(wildcards):
 
 
 def evolve_scoring_model(wildcards):
-    """The search model that scores feature subsets (None for benchmark functions)."""
+    """What feature selection reads of its search model (None for benchmark functions);
+    its space is left out: the search's result arrives as best_params.json."""
     model = evolve_problem_spec(wildcards).get("model")
-    return config["search"]["models"][model] if model else None
+    if model is None:
+        return None
+    spec = config["search"]["models"][model]
+    return {key: spec.get(key) for key in ("dataset", "estimator", "params", "scoring")}
 
 
 def evolve_problem_inputs(wildcards):

@@ -25,5 +25,4 @@ with rule_logger(snakemake.log[0]) as log:  # noqa: F821
         model=snakemake.params.model,  # noqa: F821
         best_params_path=snakemake.input.get("best_params"),  # noqa: F821
         train=snakemake.input.get("train"),  # noqa: F821
-        dpi=snakemake.params.dpi,  # noqa: F821
     )

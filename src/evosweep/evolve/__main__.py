@@ -11,6 +11,9 @@ import logging
 import pickle
 import sys
 
+# Imported here, at the top, so that it tunes SCOOP on every worker (see tune_scoop).
+from evosweep.evolve import parallel  # noqa: F401
+
 
 def main(argv=None) -> int:
     import json

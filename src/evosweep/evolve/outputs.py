@@ -79,6 +79,9 @@ def plot_convergence(result: dict, title: str, path: str | Path, dpi: int = 110)
         best_column = f"{name}_max" if weight > 0 else f"{name}_min"
         axes.plot(frame["generation"], frame[best_column], label="best of generation")
         axes.plot(frame["generation"], frame[f"{name}_avg"], label="population average")
+        values = frame[[best_column, f"{name}_avg"]].to_numpy()
+        if (values > 0).all() and values.max() > 20 * values.min():
+            axes.set_yscale("log")  # benchmark functions fall over decades
         axes.set_xlabel("generation")
         axes.set_ylabel(f"{name} ({'maximised' if weight > 0 else 'minimised'})")
         axes.legend()

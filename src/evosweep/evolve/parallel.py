@@ -22,6 +22,23 @@ MIN_TASK_SECONDS = 0.02
 CHUNKS_PER_WORKER = 2
 
 
+# SCOOP workers report their tasks to the broker only every 25 s, and the broker forgets the
+# tasks of a worker it has not heard from yet: in a worker's first 25 s, an origin that waits
+# more than 2 s is told its task was lost and resends it, so the chunk runs twice ("Lost track
+# of future"). Reporting every second avoids that. This module is imported at the top of every
+# SCOOP entry point, i.e. on each worker before SCOOP starts its reporting thread.
+STATUS_REPORT_SECONDS = 1.0
+
+
+def tune_scoop() -> None:
+    import scoop
+
+    scoop.TIME_BETWEEN_STATUS_REPORTS = STATUS_REPORT_SECONDS
+
+
+tune_scoop()
+
+
 class ScoopNotRunning(EvosweepError):
     """The SCOOP map was requested outside `python -m scoop`."""
 
