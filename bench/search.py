@@ -58,7 +58,7 @@ def main() -> None:
         with engine_cluster(n, slurm=False) as engines:
             start_seconds.append(engines.start_seconds)
             times[f"ipyparallel-{n}"], scores = timed_fit(
-                features, labels, n, engines.joblib_backend
+                features, labels, engines.parallel_jobs, engines.joblib_backend
             )
         assert (scores == reference).all()
     fits = 100 * SPEC["cv"]

@@ -181,6 +181,12 @@ class EngineCluster:
         # Wait for it: an unawaited reply arrives later as a "got stale result" line.
         self.client[:].use_cloudpickle().get(timeout=30)
 
+    @property
+    def parallel_jobs(self) -> int:
+        """n_jobs for joblib: one per engine, but never 1, because joblib runs n_jobs=1 in the
+        calling process whatever the backend, and a 1-engine cluster must still do the work."""
+        return max(2, self.n_engines)
+
     @contextlib.contextmanager
     def joblib_backend(self):
         """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view."""
@@ -188,7 +194,7 @@ class EngineCluster:
 
         view = self.view
         register_parallel_backend(BACKEND_NAME, lambda **kwargs: _ViewBackend(view=view, **kwargs))
-        with parallel_config(backend=BACKEND_NAME, n_jobs=self.n_engines):
+        with parallel_config(backend=BACKEND_NAME, n_jobs=self.parallel_jobs):
             yield self
 
     def engine_pids(self) -> list[int]:

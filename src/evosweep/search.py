@@ -500,7 +500,7 @@ def run(
     started = time.perf_counter()
     keep_logs = out_dir / "engine-logs"
     with engine_cluster(n_engines, keep_logs_in=keep_logs, **cluster_options) as engines:
-        search.n_jobs = engines.n_engines
+        search.n_jobs = engines.parallel_jobs
         with engines.joblib_backend():
             progress = fit_search(search, features, labels, logger)
         workers = engines.n_engines
