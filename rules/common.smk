@@ -20,7 +20,7 @@ def _check_config():
         lambda cfg: __import__("evosweep.evolve.stage").evolve.stage.check_config(cfg),
     ]
     try:
-        evosweep_config.validate(config)
+        evosweep_config.validate_cached(config)
         user_files = [evosweep_data.source_path(s) for s in config["datasets"].values()]
         evosweep_config.run_checks_once(
             config, expensive_checks, files=[f for f in user_files if f]

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import copy
+import functools
+import os
 from pathlib import Path
-from typing import Any
-
-import yaml
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from evosweep.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+# jsonschema and yaml are imported where used: every Snakemake start parses the Snakefile, and
+# a config that already passed is taken from the cache (validate_cached) without them.
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 CONFIG_FILE_HINT = "config/config.yaml"
 
 
-def _extend_with_defaults(validator_class):
+@functools.cache
+def _default_filling_validator():
     """A validator that fills `default` values while it validates (jsonschema FAQ recipe)."""
+    from jsonschema import Draft202012Validator, validators
+
+    validator_class = Draft202012Validator
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -30,12 +38,12 @@ def _extend_with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
-_DefaultFillingValidator = _extend_with_defaults(Draft202012Validator)
-
-
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=loader)
 
 
 def key_path(path) -> str:
@@ -85,7 +93,9 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(
             f"config error: the configuration must be a mapping (fix {CONFIG_FILE_HINT})"
         )
-    validator = _DefaultFillingValidator(schema)
+    from jsonschema.exceptions import best_match
+
+    validator = _default_filling_validator()(schema)
     error = best_match(validator.iter_errors(config), key=_relevance)
     if error is not None:
         raise ConfigError(f"config error at {_describe(error)} (fix {CONFIG_FILE_HINT})")
@@ -182,6 +192,35 @@ def _fingerprint(config: dict, files) -> str:
         except OSError:
             digest.update(f"{path}:missing".encode())
     return digest.hexdigest()
+
+
+def validate_cached(config: dict, cache_dir=".snakemake/evosweep") -> dict:
+    """validate() once per distinct config; later starts reuse the result with defaults filled.
+
+    Snakemake parses the Snakefile on every start (a no-op dry run, every cluster job), so this
+    keeps jsonschema off that path once a config has passed.
+    """
+    import pickle
+
+    stamp = Path(cache_dir) / f"config-{_fingerprint(config, [SCHEMA_PATH])}.pickle"
+    if stamp.exists():
+        try:
+            filled = pickle.loads(stamp.read_bytes())
+        except Exception:  # noqa: BLE001 - a damaged cache entry only costs a re-validation
+            filled = None
+        if isinstance(filled, dict):
+            config.clear()
+            config.update(filled)
+            return config
+    validate(config)
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        partial = stamp.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(config))
+        os.replace(partial, stamp)  # atomic: concurrent cluster jobs never read half a file
+    except OSError:
+        pass  # a read-only working directory only costs the re-validation
+    return config
 
 
 def run_checks_once(config: dict, checks, files=(), cache_dir=".snakemake/evosweep") -> None:
