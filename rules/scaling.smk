@@ -19,6 +19,9 @@ rule scaling_search:
     threads: workflow.cores
     resources:
         tasks=lambda wildcards: int(wildcards.workers),
+        # On Slurm, several workers run as srun steps from the batch step (the `mpi` resource);
+        # the executor plugin refuses `mpi` with one task, which then runs as a plain job.
+        mpi=lambda wildcards: "srun" if int(wildcards.workers) > 1 else "",
     params:
         model=SCALING_MODEL,
         spec=lambda wildcards: config["search"]["models"][SCALING_MODEL],
@@ -43,6 +46,9 @@ rule scaling_evolve:
     threads: workflow.cores
     resources:
         tasks=lambda wildcards: int(wildcards.workers),
+        # On Slurm, several workers run as srun steps from the batch step (the `mpi` resource);
+        # the executor plugin refuses `mpi` with one task, which then runs as a plain job.
+        mpi=lambda wildcards: "srun" if int(wildcards.workers) > 1 else "",
     params:
         problem=SCALING_PROBLEM,
         spec=lambda wildcards: config["evolve"]["problems"][SCALING_PROBLEM],

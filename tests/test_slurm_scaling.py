@@ -1,0 +1,67 @@
+"""The scaling target through `snakemake --profile profiles/slurm` on the local Slurm cluster:
+one job per worker count, with that many tasks, the multi-worker ones launching srun steps."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from slurm_cluster import REPO, jobs_by_name, sacct
+from workflow_runner import snakemake
+
+pytestmark = pytest.mark.slurm
+
+CONFIG = {
+    "seed": 1,
+    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
+    "search": {
+        "models": {
+            "svc_iris": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
+                "cv": 3,
+            }
+        }
+    },
+    "evolve": {
+        "problems": {
+            "rastrigin": {
+                "algorithm": "cma-es",
+                "objective": "rastrigin",
+                "dimensions": 5,
+                "lambda": 10,
+                "generations": 5,
+            }
+        }
+    },
+    "report": {"scaling": [1, 2]},
+}
+
+
+def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
+    result = snakemake(
+        tmp_path, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), "scaling", timeout=600
+    )
+    run_id = re.search(r"SLURM run ID: ([0-9a-f-]{36})", result.stdout + result.stderr).group(1)
+    table = pd.read_csv(tmp_path / "results" / "scaling" / "scaling.csv")
+    assert sorted(zip(table["stage"], table["workers"], strict=True)) == [
+        ("evolve", 1),
+        ("evolve", 2),
+        ("search", 1),
+        ("search", 2),
+    ]
+    jobs = {job["Comment"]: job for job in jobs_by_name(run_id)}
+    for stage in ("search", "evolve"):
+        for workers in (1, 2):
+            job = jobs[f"rule_scaling_{stage}_wildcards_{workers}"]
+            assert job["State"] == "COMPLETED", job
+            assert int(job["AllocCPUS"]) == workers, job
+            steps = [s for s in sacct(job["JobID"]) if s["JobID"] != job["JobID"]]
+            assert steps and all(s["State"] == "COMPLETED" for s in steps), steps
+            if workers == 2:  # engines (2 tasks) / SCOOP workers (1 task, 2 cpus) as srun steps
+                launched = [s for s in steps if s["JobName"] != "batch"]
+                assert launched and max(int(s["AllocCPUS"]) for s in launched) == 2, steps
+    assert jobs["rule_scaling_table"]["State"] == "COMPLETED"
