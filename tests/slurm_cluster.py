@@ -226,3 +226,18 @@ def expected_sacct(rule: str, path: Path = PROFILE) -> dict[str, str]:
     if mem is not None:
         out["ReqMem"] = f"{mem_mb(mem)}M"
     return out
+
+
+def run_on_slurm(workdir: Path, config: dict, target: str, timeout: float = 900):
+    """Run `target` through profiles/slurm; return (output, run ID the plugin names jobs by)."""
+    import re
+
+    from workflow_runner import snakemake
+
+    result = snakemake(
+        workdir, config, "--profile", str(REPO / "profiles" / "slurm"), target, timeout=timeout
+    )
+    output = result.stdout + result.stderr
+    match = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
+    assert match, f"no 'SLURM run ID' in snakemake output:\n{output[-4000:]}"
+    return output, match.group(1)

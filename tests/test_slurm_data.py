@@ -7,12 +7,10 @@ partition, account, CPUs, memory and time limit profiles/slurm/config.yaml gives
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from slurm_cluster import REPO, expected_sacct, jobs_by_name, sacct, wait_for_sacct
-from workflow_runner import snakemake
+from slurm_cluster import expected_sacct, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
 
 pytestmark = pytest.mark.slurm
 
@@ -26,13 +24,8 @@ TARGET = "results/data/iris/summary.json"
 @pytest.fixture(scope="module")
 def slurm_data_run(slurm_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-data")
-    result = snakemake(
-        workdir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=600
-    )
-    output = result.stdout + result.stderr
-    match = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
-    assert match, f"no 'SLURM run ID' in snakemake output:\n{output[-4000:]}"
-    return workdir, match.group(1), output
+    output, run_id = run_on_slurm(workdir, CONFIG, TARGET, timeout=600)
+    return workdir, run_id, output
 
 
 def test_data_outputs_exist(slurm_data_run):

@@ -8,12 +8,11 @@ sacct lists them as steps of the job. The result must equal a local run's.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from test_evolve import comparable
 
-from slurm_cluster import REPO, jobs_by_name, wait_for_sacct
+from slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
 from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
@@ -40,13 +39,8 @@ TARGET = "results/evolve/cma/best.json"
 @pytest.fixture(scope="module")
 def slurm_evolve_run(slurm_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-evolve")
-    result = snakemake(
-        workdir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=600
-    )
-    output = result.stdout + result.stderr
-    match = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
-    assert match, f"no 'SLURM run ID' in snakemake output:\n{output[-4000:]}"
-    return workdir, match.group(1), output
+    output, run_id = run_on_slurm(workdir, CONFIG, TARGET, timeout=600)
+    return workdir, run_id, output
 
 
 def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):

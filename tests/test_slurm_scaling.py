@@ -3,13 +3,10 @@ one job per worker count, with that many tasks, the multi-worker ones launching 
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import pytest
 
-from slurm_cluster import REPO, jobs_by_name, sacct
-from workflow_runner import snakemake
+from slurm_cluster import jobs_by_name, run_on_slurm, sacct
 
 pytestmark = pytest.mark.slurm
 
@@ -42,10 +39,7 @@ CONFIG = {
 
 
 def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
-    result = snakemake(
-        tmp_path, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), "scaling", timeout=600
-    )
-    run_id = re.search(r"SLURM run ID: ([0-9a-f-]{36})", result.stdout + result.stderr).group(1)
+    _, run_id = run_on_slurm(tmp_path, CONFIG, "scaling", timeout=600)
     table = pd.read_csv(tmp_path / "results" / "scaling" / "scaling.csv")
     assert sorted(zip(table["stage"], table["workers"], strict=True)) == [
         ("evolve", 1),

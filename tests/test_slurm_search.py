@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from slurm_cluster import REPO, jobs_by_name, sacct, wait_for_sacct
+from slurm_cluster import jobs_by_name, run_on_slurm, sacct, wait_for_sacct
 from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
@@ -35,12 +35,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
-    result = snakemake(
-        slurm_dir, CONFIG, "--profile", str(REPO / "profiles" / "slurm"), TARGET, timeout=900
-    )
-    output = result.stdout + result.stderr
-    run = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)
-    assert run, output[-4000:]
+    output, run_id = run_on_slurm(slurm_dir, CONFIG, TARGET)
 
     def is_search(row):  # not rule_search_evolutionary
         return row["Comment"] == "rule_search" or row["Comment"].startswith(
@@ -50,7 +45,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     jobs = wait_for_sacct(
         lambda rows: any(is_search(r) for r in rows),
         query=jobs_by_name,
-        name=run.group(1),
+        name=run_id,
     )
     search_jobs = [r for r in jobs if is_search(r)]
     assert len(search_jobs) == 1, jobs  # one attempt: a retry (profile retries: 1) hides a failure
