@@ -9,6 +9,7 @@ import threading
 
 import cloudpickle
 import pytest
+from ipyparallel.error import RemoteError
 from joblib import Parallel, delayed
 
 from evosweep.engines import ENGINE_CMD, engine_cluster
@@ -78,7 +79,7 @@ def test_cluster_stops_on_exception():
         os.kill(pids[0], 0)
 
 
-def test_joblib_completes_when_an_engine_dies():
+def test_joblib_completes_when_an_engine_dies(caplog):
     with engine_cluster(2, slurm=False) as engines:
         victim = engines.engine_pids()[0]
         killer = threading.Timer(0.8, os.kill, (victim, signal.SIGKILL))
@@ -86,7 +87,18 @@ def test_joblib_completes_when_an_engine_dies():
         with engines.joblib_backend():
             results = Parallel(batch_size=1)(delayed(_slow_square)(i) for i in range(24))
         killer.join()
+        assert len(engines.client.ids) == 1
     assert results == [i * i for i in range(24)]
+    assert "resubmitting the batch" in caplog.text
+
+
+@pytest.mark.parametrize("n_engines", [1, 2])
+def test_joblib_tasks_run_on_the_engines_not_in_the_client(n_engines):
+    """joblib runs n_jobs=1 in the calling process, so a 1-engine cluster must still ask for 2."""
+    with engine_cluster(n_engines, slurm=False) as engines, engines.joblib_backend():
+        pids = set(Parallel()(delayed(os.getpid)() for _ in range(8)))
+        assert pids <= set(engines.engine_pids())
+    assert os.getpid() not in pids
 
 
 def test_two_clusters_at_once_do_not_clash():
@@ -94,10 +106,10 @@ def test_two_clusters_at_once_do_not_clash():
         assert first.workdir != second.workdir
         assert first.cluster.cluster_id != second.cluster.cluster_id
         assert first.engine_pids() != second.engine_pids()
-        with first.joblib_backend():
-            assert Parallel()(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
-        with second.joblib_backend():
-            assert Parallel()(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+        for engines in (first, second):
+            with engines.joblib_backend():
+                ran_on = set(Parallel()(delayed(os.getpid)() for _ in range(4)))
+            assert ran_on == set(engines.engine_pids())
 
 
 def test_no_apply_async_deprecation_warning(recwarn):
@@ -110,7 +122,10 @@ def _fails(value):
     raise ValueError(f"bad value {value}")
 
 
-def test_task_error_reaches_the_caller_instead_of_hanging():
-    with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
-        with pytest.raises(ValueError, match="bad value"):
-            Parallel()(delayed(_fails)(i) for i in range(2))
+@pytest.mark.parametrize("n_engines", [1, 2])
+def test_task_error_reaches_the_caller_instead_of_hanging(n_engines):
+    """ipyparallel's own retries would resubmit a failing task until no engine is left."""
+    with engine_cluster(n_engines, slurm=False) as engines, engines.joblib_backend():
+        with pytest.raises(RemoteError, match="ValueError: bad value") as raised:
+            Parallel(timeout=60)(delayed(_fails)(i) for i in range(2))
+    assert raised.value.ename == "ValueError"

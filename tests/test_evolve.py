@@ -311,6 +311,8 @@ def test_logbook_counts_cache_hits(reference_runs):
 def test_chunks_keep_cheap_work_in_the_master():
     assert plan_chunks(1000, 2, 5e-6) == [1000]  # Rastrigin: a round trip costs more
     assert plan_chunks(20, 2, 0.2) == [5, 5, 5, 5]  # CV fits: spread over the workers
+    assert plan_chunks(22, 2, 0.2) == [6, 6, 5, 5]  # sizes differ by one at most
+    assert plan_chunks(6, 2, 0.01) == [2, 2, 2]  # 60 ms of work: 3 tasks of >= 20 ms
     assert plan_chunks(5, 2, None, chunksize=2) == [2, 2, 1]
 
 

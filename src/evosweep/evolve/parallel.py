@@ -9,7 +9,6 @@ function and reassembled in order.
 
 from __future__ import annotations
 
-import math
 import time
 
 from evosweep.errors import EvosweepError
@@ -18,7 +17,8 @@ from evosweep.evolve.problems import evaluate_chunk
 MODES = ("scoop", "serial", "pool")
 # A task should carry at least this much work (seconds) to be worth shipping to a worker.
 MIN_TASK_SECONDS = 0.02
-# Chunks per worker when the work is worth distributing: a few, to balance uneven chunks.
+# Chunks per worker when the work is worth distributing: a few, to balance uneven chunks
+# (4 per worker helped Pool but not SCOOP in one bench/evolve.py run).
 CHUNKS_PER_WORKER = 2
 
 
@@ -54,15 +54,14 @@ def plan_chunks(n_items: int, workers: int, seconds_per_item: float | None, chun
     if n_items == 0:
         return []
     if chunksize:
-        size = chunksize
-    elif workers <= 1 or seconds_per_item is None:
-        size = n_items
-    else:
-        total = n_items * seconds_per_item
-        useful_tasks = int(total / MIN_TASK_SECONDS)
-        n_chunks = max(1, min(n_items, workers * CHUNKS_PER_WORKER, useful_tasks))
-        size = math.ceil(n_items / n_chunks)
-    return [min(size, n_items - start) for start in range(0, n_items, size)]
+        return [min(chunksize, n_items - start) for start in range(0, n_items, chunksize)]
+    if workers <= 1 or seconds_per_item is None:
+        return [n_items]
+    useful_tasks = int(n_items * seconds_per_item / MIN_TASK_SECONDS)
+    n_chunks = max(1, min(n_items, workers * CHUNKS_PER_WORKER, useful_tasks))
+    # Sizes differ by at most one genome, so no chunk is left to run alone at the end.
+    size, larger = divmod(n_items, n_chunks)
+    return [size + 1] * larger + [size] * (n_chunks - larger)
 
 
 class ChunkedMap:
