@@ -18,7 +18,7 @@ MODES = ("scoop", "serial", "pool")
 # A task should carry at least this much work (seconds) to be worth shipping to a worker.
 MIN_TASK_SECONDS = 0.02
 # Chunks per worker when the work is worth distributing: a few, to balance uneven chunks
-# (4 per worker helped Pool but not SCOOP in one bench/evolve.py run).
+# (4 per worker did not measure better in bench/evolve.py on this noisy host).
 CHUNKS_PER_WORKER = 2
 
 
