@@ -97,6 +97,12 @@ class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
         return super().start(n)
 
 
+def joblib_jobs(n_engines: int) -> int:
+    """Jobs joblib keeps in flight: one per engine, but never 1, because joblib runs n_jobs=1
+    in the calling process whatever the backend, and a 1-engine cluster must do the work."""
+    return max(2, n_engines)
+
+
 class _Batch:
     """A batch of joblib calls on the load-balanced view, resubmitted if its engine dies.
 
@@ -133,9 +139,8 @@ class _ViewBackend(IPythonParallelBackend):
     supports_timeout = True  # retrieve_result honours Parallel(timeout=...)
 
     def effective_n_jobs(self, n_jobs):
-        # The stock backend answers len(view): 1 for a 1-engine cluster, which makes joblib
-        # run every task in the client. Two in flight keep even one engine busy.
-        return max(2, len(self._view))
+        # The stock backend answers len(view), which is 1 for a 1-engine cluster.
+        return joblib_jobs(len(self._view))
 
     def submit(self, func, callback=None):
         batch = _Batch(self._view, func, retries=max(1, len(self._view)))
@@ -215,9 +220,8 @@ class EngineCluster:
 
     @property
     def parallel_jobs(self) -> int:
-        """n_jobs for joblib: one per engine, but never 1, because joblib runs n_jobs=1 in the
-        calling process whatever the backend, and a 1-engine cluster must still do the work."""
-        return max(2, self.n_engines)
+        """n_jobs for joblib (and scikit-learn's n_jobs) on this cluster."""
+        return joblib_jobs(self.n_engines)
 
     @contextlib.contextmanager
     def joblib_backend(self):
