@@ -3,8 +3,8 @@
 1. Feature-selection fitness (3-fold CV of an RBF SVC on digits, the expensive kind): 6 batches
    of 40 feature masks, one after the other as generations come, evaluated serially, on 2 SCOOP
    workers and on multiprocessing.Pool(2), all through the same chunked dispatch. This host is
-   noisy, so the backends run in 5 interleaved rounds (reverse order every other round) and
-   the medians of the ratios taken within each round are reported. Goals: SCOOP >= 1.8x
+   noisy, so the backends run in 5 interleaved rounds (bench/rounds.py) and the medians of
+   the ratios taken within each round are reported. Goals: SCOOP >= 1.8x
    serial, SCOOP wall <= 1.05x Pool's.
 2. Rastrigin CMA-ES (N=50, lambda=1000, the default problem with fewer generations): serial
    process vs `python -m scoop -n 2`, 5 interleaved rounds, median ratio. Goal: SCOOP / serial
@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from evosweep.evolve import stage  # noqa: E402
 from evosweep.evolve.parallel import ChunkedMap  # noqa: E402
+from rounds import interleaved_rounds, median_over  # noqa: E402
 
 SVC = {"estimator": "sklearn.svm.SVC", "params": {"kernel": "rbf", "shrinking": False}}
 BEST_PARAMS = {"C": 10.0, "gamma": 0.001}  # about the grid's optimum on digits
@@ -105,25 +105,33 @@ def timed_scoop_batch(train: Path, scratch: Path) -> tuple[float, list, float]:
 
 
 def fitness_benchmark(train: Path, scratch: Path) -> dict:
-    """Backends interleaved over REPEATS rounds, in reverse order every other round; the
-    median of each figure and of each ratio taken within a round (a noisy host hits a round's
-    backends alike)."""
+    """Backends in REPEATS interleaved rounds (bench/rounds.py): medians of each figure and of
+    each ratio taken within a round."""
     spec = objective(train)
-    rounds = []
-    for index in range(REPEATS):
-        order = ("serial", "pool-2", "scoop-2")
-        times, results = {}, {}
-        for name in order if index % 2 == 0 else order[::-1]:
-            if name == "scoop-2":
-                seconds, found, times["scoop-2 process"] = timed_scoop_batch(train, scratch)
-            else:
-                seconds, found = timed_batch(name.split("-")[0], 2, spec)
-            times[name], results[name] = seconds, [tuple(r) for r in found]
-        assert results["pool-2"] == results["serial"] == results["scoop-2"]
-        rounds.append(times)
-    figures = {name: statistics.median(t[name] for t in rounds) for name in rounds[0]}
-    figures["speedup"] = statistics.median(t["serial"] / t["scoop-2"] for t in rounds)
-    figures["versus_pool"] = statistics.median(t["scoop-2"] / t["pool-2"] for t in rounds)
+
+    def measure(name):
+        if name == "scoop-2":
+            seconds, found, process_seconds = timed_scoop_batch(train, scratch)
+            return {"seconds": seconds, "process": process_seconds, "results": found}
+        seconds, found = timed_batch(name.split("-")[0], 2, spec)
+        return {"seconds": seconds, "results": [tuple(r) for r in found]}
+
+    rounds = interleaved_rounds(("serial", "pool-2", "scoop-2"), measure, REPEATS)
+    for times in rounds:
+        assert (
+            times["pool-2"]["results"] == times["serial"]["results"] == times["scoop-2"]["results"]
+        )
+    figures = {
+        name: median_over(rounds, lambda times, name=name: times[name]["seconds"])
+        for name in rounds[0]
+    }
+    figures["scoop-2 process"] = median_over(rounds, lambda times: times["scoop-2"]["process"])
+    figures["speedup"] = median_over(
+        rounds, lambda times: times["serial"]["seconds"] / times["scoop-2"]["seconds"]
+    )
+    figures["versus_pool"] = median_over(
+        rounds, lambda times: times["scoop-2"]["seconds"] / times["pool-2"]["seconds"]
+    )
     return figures
 
 
@@ -140,29 +148,31 @@ def cma_benchmark(generations: int, scratch: Path) -> dict:
         "chunksize": None,
     }
     log = logging.getLogger("bench")
-    rounds = []
-    for index in range(REPEATS):
-        figures = {}
-        for mode in ("serial", "scoop") if index % 2 == 0 else ("scoop", "serial"):
-            out = scratch / f"cma-{mode}"
-            started = time.perf_counter()
-            best = stage.run_problem(
-                "cma", spec, 42, 2, out, out / "ck.pkl", log, dpi=50, map_mode=mode
-            )
-            figures[mode] = {
-                "process": time.perf_counter() - started,
-                "loop": best["wall_seconds"],
-                "best": best["fitness"]["rastrigin"],
-            }
-        assert figures["serial"]["best"] == figures["scoop"]["best"]
-        rounds.append(figures)
+
+    def measure(mode):
+        out = scratch / f"cma-{mode}"
+        started = time.perf_counter()
+        best = stage.run_problem(
+            "cma", spec, 42, 2, out, out / "ck.pkl", log, dpi=50, map_mode=mode
+        )
+        return {
+            "process": time.perf_counter() - started,
+            "loop": best["wall_seconds"],
+            "best": best["fitness"]["rastrigin"],
+        }
+
+    rounds = interleaved_rounds(("serial", "scoop"), measure, REPEATS)
+    assert all(r["serial"]["best"] == r["scoop"]["best"] for r in rounds)
     median = {
-        mode: {key: statistics.median(r[mode][key] for r in rounds) for key in ("process", "loop")}
+        mode: {
+            key: median_over(rounds, lambda r, mode=mode, key=key: r[mode][key])
+            for key in ("process", "loop")
+        }
         for mode in ("serial", "scoop")
     }
     for key in ("loop", "process"):
-        median[f"{key}_ratio"] = statistics.median(
-            r["scoop"][key] / r["serial"][key] for r in rounds
+        median[f"{key}_ratio"] = median_over(
+            rounds, lambda r, key=key: r["scoop"][key] / r["serial"][key]
         )
     median["best"] = rounds[0]["serial"]["best"]
     return median

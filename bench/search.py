@@ -5,8 +5,8 @@ ratios the issue sets goals for: 2 engines vs 1 (>= 1.9), ipyparallel-2 vs loky-
 the start time of 2 local engines (<= 3 s).
 
 This host is shared and noisy (the same fits vary by 20 % from minute to minute), so the four
-variants run in ROUNDS interleaved rounds, in reverse order every other round; each ratio is
-taken within a round and the median over rounds is reported. Workers are warmed up (scikit-learn
+variants run in interleaved rounds (bench/rounds.py); each ratio is taken within a round and
+the median over rounds is reported. Workers are warmed up (scikit-learn
 imported) before timing, for loky's workers and the engines alike.
 
     python bench/search.py [--rounds 3]
@@ -15,7 +15,6 @@ imported) before timing, for loky's workers and the engines alike.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from evosweep import search  # noqa: E402
 from evosweep.engines import engine_cluster  # noqa: E402
+from rounds import interleaved_rounds, median_over  # noqa: E402
 
 SPEC = {
     "dataset": "digits",
@@ -80,34 +80,39 @@ def main() -> None:
     features, _, labels, _ = train_test_split(
         digits.data, digits.target, test_size=0.3, random_state=42, stratify=digits.target
     )
-    rounds, reference, two_engine_starts = [], None, []
-    for index in range(args.rounds):
-        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
-        times = {}
-        for name in order:
-            times[name], scores, start_seconds = run_variant(name, features, labels)
-            reference = scores if reference is None else reference
-            assert (scores == reference).all(), f"{name} found different scores"
-            if name == "ipyparallel-2":
-                two_engine_starts.append(start_seconds)
-            print(f"round {index + 1}: {name:14s} {times[name]:6.1f} s", flush=True)
-        rounds.append(times)
+    reference = []
 
-    def median(ratio):
-        return statistics.median(ratio(times) for times in rounds)
+    def measure(name):
+        seconds, scores, start_seconds = run_variant(name, features, labels)
+        if not reference:
+            reference.append(scores)
+        assert (scores == reference[0]).all(), f"{name} found different scores"
+        print(f"{name:14s} {seconds:6.1f} s", flush=True)
+        return {"seconds": seconds, "start": start_seconds}
+
+    rounds = interleaved_rounds(VARIANTS, measure, args.rounds)
+
+    def median(figure):
+        return median_over(rounds, figure)
 
     fits = 100 * SPEC["cv"]
     print(f"median of {args.rounds} interleaved rounds, {fits} fits each:")
     for name in VARIANTS:
-        seconds = statistics.median(times[name] for times in rounds)
-        speedup = median(lambda times, name=name: times["serial"] / times[name])
+        seconds = median(lambda times, name=name: times[name]["seconds"])
+        speedup = median(
+            lambda times, name=name: times["serial"]["seconds"] / times[name]["seconds"]
+        )
         print(f"  {name:14s} {seconds:7.1f} s  speedup vs serial {speedup:.2f}")
-    two_over_one = median(lambda times: times["ipyparallel-1"] / times["ipyparallel-2"])
-    versus_loky = median(lambda times: times["ipyparallel-2"] / times["loky-2"])
+    two_over_one = median(
+        lambda times: times["ipyparallel-1"]["seconds"] / times["ipyparallel-2"]["seconds"]
+    )
+    versus_loky = median(
+        lambda times: times["ipyparallel-2"]["seconds"] / times["loky-2"]["seconds"]
+    )
     print(f"speedup ipyparallel 2 engines / 1 engine: {two_over_one:.2f} (goal >= 1.9)")
     print(f"wall ratio ipyparallel-2 / loky-2:        {versus_loky:.3f} (goal <= 1.03)")
     print(
-        f"cluster start, 2 local engines:           {statistics.median(two_engine_starts):.2f} s"
+        f"cluster start, 2 local engines:           {median(lambda times: times['ipyparallel-2']['start']):.2f} s"
         " (goal <= 3 s)"
     )
 

@@ -308,11 +308,15 @@ def test_logbook_counts_cache_hits(reference_runs):
     assert best["evaluations"] == logbook["evaluations"].sum()
 
 
-def test_chunks_keep_cheap_work_in_the_master():
+def test_chunks_carry_about_min_task_seconds_of_work():
     assert plan_chunks(1000, 2, 5e-6) == [1000]  # Rastrigin: a round trip costs more
-    assert plan_chunks(20, 2, 0.2) == [5, 5, 5, 5]  # CV fits: spread over the workers
-    assert plan_chunks(22, 2, 0.2) == [6, 6, 5, 5]  # sizes differ by one at most
-    assert plan_chunks(6, 2, 0.01) == [2, 2, 2]  # 60 ms of work: 3 tasks of >= 20 ms
+    assert plan_chunks(8, 2, 0.01) == [8]  # 80 ms: not worth two tasks
+    assert plan_chunks(6, 2, 0.02) == [3, 3]  # 120 ms: two tasks of >= 50 ms
+    assert plan_chunks(22, 2, 0.01) == [6, 6, 5, 5]  # sizes differ by one at most
+    assert plan_chunks(1000, 2, 1.1e-3) == [46] * 10 + [45] * 12  # 22 tasks of about 50 ms
+    # CV fits (0.1 s and more): one per task, so no worker idles behind a big last chunk.
+    assert plan_chunks(20, 2, 0.2) == [1] * 20
+    assert plan_chunks(20, 1, 0.2) == [20]  # one worker: everything in the master
     assert plan_chunks(5, 2, None, chunksize=2) == [2, 2, 1]
 
 
