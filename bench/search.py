@@ -6,8 +6,8 @@ the start time of 2 local engines (<= 3 s).
 
 This host is shared and noisy (the same fits vary by 20 % from minute to minute), so the four
 variants run in interleaved rounds (bench/rounds.py); each ratio is taken within a round and
-the median over rounds is reported. Workers are warmed up (scikit-learn
-imported) before timing, for loky's workers and the engines alike.
+the median over rounds is reported. Workers are warmed up (scikit-learn imported) before
+timing, for loky's workers and the engines alike.
 
     python bench/search.py [--rounds 3]
 """
@@ -80,17 +80,17 @@ def main() -> None:
     features, _, labels, _ = train_test_split(
         digits.data, digits.target, test_size=0.3, random_state=42, stratify=digits.target
     )
-    reference = []
 
     def measure(name):
         seconds, scores, start_seconds = run_variant(name, features, labels)
-        if not reference:
-            reference.append(scores)
-        assert (scores == reference[0]).all(), f"{name} found different scores"
         print(f"{name:14s} {seconds:6.1f} s", flush=True)
-        return {"seconds": seconds, "start": start_seconds}
+        return {"seconds": seconds, "start": start_seconds, "scores": scores}
 
     rounds = interleaved_rounds(VARIANTS, measure, args.rounds)
+    reference = rounds[0]["serial"]["scores"]
+    for times in rounds:
+        for name, figures in times.items():
+            assert (figures["scores"] == reference).all(), f"{name} found different scores"
 
     def median(figure):
         return median_over(rounds, figure)
