@@ -55,7 +55,7 @@ CMA = {
     "checkpoint_every": 4,
     "chunksize": None,
 }
-TIMINGS = ("elapsed", "wall_seconds", "workers")
+TIMINGS = ("elapsed", "wall_seconds", "workers", "worker_tasks")
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,9 @@ def test_one_and_two_workers_give_identical_results(reference_runs):
         one, two = reference_runs / f"{name}1", reference_runs / f"{name}2"
         assert comparable(one) == comparable(two), name
         assert json.loads((two / "best.json").read_text())["workers"] == 2
+    # CV fits are worth shipping: with 2 workers they went to SCOOP, with 1 they stayed.
+    assert json.loads((reference_runs / "fs2" / "best.json").read_text())["worker_tasks"] > 0
+    assert json.loads((reference_runs / "fs1" / "best.json").read_text())["worker_tasks"] == 0
     for name in ("convergence.png", "pareto.png"):
         assert (reference_runs / "fs2" / name).stat().st_size > 0
     front = pd.read_csv(reference_runs / "fs2" / "pareto.csv")
@@ -147,6 +150,20 @@ def test_one_and_two_workers_give_identical_results(reference_runs):
 def test_serial_map_matches_scoop(reference_runs, tmp_path):
     run_cma(tmp_path / "serial", 1, mode="serial")
     assert comparable(tmp_path / "serial") == comparable(reference_runs / "cma2")
+
+
+def test_cheap_batches_stay_in_the_master_under_scoop(tmp_path):
+    """The default Rastrigin problem's batches (1000 genomes, about 40 us each) are cheaper than
+    a round trip: under 2 real SCOOP workers every one is evaluated in the master, including
+    the first ones, while the second worker is still starting."""
+    spec = CMA | {"dimensions": 50, "lambda": 1000, "generations": 5, "checkpoint_every": 10}
+    out = tmp_path / "rastrigin"
+    best = stage.run_problem(
+        "cma", spec, 7, 2, out, out / "ck.pkl", _log(tmp_path / "run.log"), map_mode="scoop"
+    )
+    assert best["workers"] == 2
+    assert best["evaluations"] == 5 * 1000
+    assert best["worker_tasks"] == 0
 
 
 def _spec_for(small_data, out: Path, workers: int) -> Path:
@@ -318,6 +335,33 @@ def test_chunks_carry_about_min_task_seconds_of_work():
     assert plan_chunks(20, 2, 0.2) == [1] * 20
     assert plan_chunks(20, 1, 0.2) == [20]  # one worker: everything in the master
     assert plan_chunks(5, 2, None, chunksize=2) == [2, 2, 1]
+
+
+def test_the_probe_times_a_warm_genome_not_the_one_off_costs(monkeypatch):
+    """The first genome pays the one-off costs (data, imports, numpy's first calls): judged by
+    it, a cheap objective would be shipped to workers that may still be starting up."""
+    from evosweep.evolve import parallel
+
+    calls = []
+    # One-off costs, then a timing disturbed by a context switch, then the real cost.
+    probe_seconds = [0.5, 0.01, 4e-5]
+
+    def fake_chunk(spec, genomes):
+        calls.append(len(genomes))
+        seconds = probe_seconds[len(calls) - 1] if len(calls) <= 3 else 4e-5 * len(genomes)
+        return [(float(sum(g)),) for g in genomes], seconds
+
+    monkeypatch.setattr(parallel, "evaluate_chunk", fake_chunk)
+    mapper = ChunkedMap("pool", workers=2)
+    try:
+        genomes = [[i, 1.0] for i in range(1000)]
+        assert mapper({"objective": "fake"}, genomes) == [(i + 1.0,) for i in range(1000)]
+        # Warm-up, two timed probes, then the other 997 in the master: not worth a task.
+        assert calls == [1, 1, 1, 997]
+        assert mapper.tasks_sent == 0
+        assert mapper.seconds_per_item == pytest.approx(4e-5)
+    finally:
+        mapper.close()
 
 
 BASE = {"datasets": {"small": {"source": "sklearn:iris"}}}
