@@ -61,6 +61,8 @@ def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
     assert all(s["State"] == "COMPLETED" for s in steps if s["JobID"] != job_id), steps
     best = json.loads((workdir / TARGET).read_text())
     assert best["workers"] == 2  # SLURM_NTASKS of the job
+    # Every generation's 24 genomes went out as 4 chunks of 6.
+    assert best["worker_tasks"] == PROBLEM["generations"] * PROBLEM["lambda"] // 6
     log = (workdir / "logs" / "evolve" / "cma.log").read_text()
     assert "--ssh-executable" in log and "--hostfile" in log
 
