@@ -47,7 +47,7 @@ FITNESS_VARIANTS = ("pool-2", "serial", "scoop-2", "pool-2 control")
 WARMUP_MASKS = PROBE_GENOMES + 8  # 8 one-fit tasks for 2 workers
 # Both CMA-ES modes run the same generation loop in the master (Rastrigin batches are too cheap
 # to ship), so the ratio measures SCOOP's own costs: its launch chain (launcher, broker and the
-# host's worker launcher start one after the other before the origin: about 0.26 s here) and
+# host's worker launcher start one after the other before the origin: about 0.34 s here) and
 # its shutdown. The default problem's 250 generations keep that in proportion; a second serial
 # run in the same rounds shows how far the ratio moves by noise alone.
 CMA_REPEATS = 5
