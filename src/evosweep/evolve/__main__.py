@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         result = evolve(run, mapper, log)
     finally:
         mapper.close()
-    result.update(workers=mapper.workers, map=args.map, tasks_sent=mapper.tasks_sent)
+    result.update(workers=mapper.workers, map=args.map, worker_tasks=mapper.tasks_sent)
     with open(run["result"], "wb") as handle:
         pickle.dump(result, handle)
     return 0

@@ -43,7 +43,7 @@ def best_summary(name: str, problem: dict, result: dict, solution) -> dict:
         "wall_seconds": round(result["wall_seconds"], 3),
         "workers": result["workers"],
         # Chunks shipped to SCOOP workers; 0 when every batch was too cheap to ship.
-        "worker_tasks": result.get("tasks_sent", 0),
+        "worker_tasks": result["worker_tasks"],
     }
 
 
