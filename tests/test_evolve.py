@@ -133,9 +133,6 @@ def test_one_and_two_workers_give_identical_results(reference_runs):
         one, two = reference_runs / f"{name}1", reference_runs / f"{name}2"
         assert comparable(one) == comparable(two), name
         assert json.loads((two / "best.json").read_text())["workers"] == 2
-    # CV fits are worth shipping: with 2 workers they went to SCOOP, with 1 they stayed.
-    assert json.loads((reference_runs / "fs2" / "best.json").read_text())["worker_tasks"] > 0
-    assert json.loads((reference_runs / "fs1" / "best.json").read_text())["worker_tasks"] == 0
     for name in ("convergence.png", "pareto.png"):
         assert (reference_runs / "fs2" / name).stat().st_size > 0
     front = pd.read_csv(reference_runs / "fs2" / "pareto.csv")
