@@ -85,6 +85,12 @@ def test_parquet_source(tmp_path):
             {},
             "2 missing value(s) in features: column 'x' row(s) 3; column 'z' row(s) 1",
         ),
+        (
+            "x,z,label\n1,inf,a\n2,3,b\n-inf,4,a\n5,-inf,b\n",
+            {},
+            "3 infinite (inf/-inf) value(s) in features: column 'x' row(s) 3; "
+            "column 'z' row(s) 1, 4",
+        ),
         ("x,colour,label\n1,red,a\n2,blue,b\n", {}, "non-numeric feature column(s) 'colour'"),
         ("x,label\n1,a\n2,a\n3,a\n", {}, "a single class ('a')"),
         ("x,label\n1,a\n2,b\n3,b\n4,b\n", {}, "class 'a' has a single row"),
@@ -108,3 +114,25 @@ def test_onehot_encoding_is_an_explicit_option(tmp_path):
     )
     assert {"colour_red", "colour_blue"} <= set(train.columns)
     assert summary["features"] == 3
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_parquet_with_infinite_features_gives_one_line(tmp_path, value):
+    frame = pd.DataFrame({"a": np.arange(12.0), "b": np.ones(12), "y": [0, 1] * 6})
+    frame.loc[[2, 7], "b"] = value
+    frame.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(DataError) as raised:
+        data.preflight({"p": spec(f"parquet:{tmp_path / 'd.parquet'}", target="y")}, seed=0)
+    message = str(raised.value)
+    assert "data error at datasets.p: 2 infinite (inf/-inf) value(s) in features: " in message
+    assert "column 'b' row(s) 3, 8 (rows count from 1 after the header)" in message
+    assert "\n" not in message
+
+
+def test_embedded_dataset_frames_are_checked_for_infinite_values():
+    """prepare() validates every source the same way, built-in ones included."""
+    frame, _ = data.load("iris", spec("sklearn:iris"), seed=0)
+    frame.iloc[0, 0] = np.inf
+    frame.iloc[5, 1] = -np.inf
+    with pytest.raises(DataError, match=r"2 infinite \(inf/-inf\) value\(s\) in features"):
+        data.validate("iris", spec("sklearn:iris"), frame)

@@ -124,17 +124,22 @@ def validate(name: str, spec: dict, frame: pd.DataFrame) -> pd.DataFrame:
                 f"or set datasets.{name}.categorical: onehot"
             )
         features = pd.get_dummies(features, columns=non_numeric, dtype=float)
-    missing = features.isna()
-    if missing.values.any():
-        count = int(missing.values.sum())
+    # Missing and infinite values get the same one-line error: count, columns, rows.
+    for bad, what, fix in (
+        (features.isna(), "missing", "fill or drop them"),
+        (features.isin([np.inf, -np.inf]), "infinite (inf/-inf)", "replace or drop them"),
+    ):
+        if not bad.values.any():
+            continue
+        count = int(bad.values.sum())
         places = []
-        for column in missing.columns[missing.any()]:
-            rows = np.flatnonzero(missing[column].to_numpy())
+        for column in bad.columns[bad.any()]:
+            rows = np.flatnonzero(bad[column].to_numpy())
             shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
             places.append(f"column {column!r} row(s) {shown}")
         raise DataError(
-            f"data error at {where}: {count} missing value(s) in features: "
-            f"{'; '.join(places[:5])} (rows count from 1 after the header); fill or drop them"
+            f"data error at {where}: {count} {what} value(s) in features: "
+            f"{'; '.join(places[:5])} (rows count from 1 after the header); {fix}"
         )
     features.columns = [str(c) for c in features.columns]
     if TARGET in frame.columns:
