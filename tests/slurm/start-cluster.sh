@@ -1,38 +1,51 @@
 #!/usr/bin/env bash
-# Start a single-node Slurm test cluster on 127.0.0.1 without systemd.
+# Start a multi-node Slurm test cluster on this machine, without systemd.
 #
 #   sudo tests/slurm/start-cluster.sh        # install (if needed) and start
-#   tests/slurm/stop-cluster.sh              # stop exactly what this started
+#   sudo tests/slurm/stop-cluster.sh         # stop exactly what this started
 #
-# Daemons: munged, mariadbd (--skip-networking, unix socket, private datadir),
-# slurmdbd, slurmctld, slurmd. Their PIDs are recorded in $STATE/pids/*.pid and
-# their logs are in $STATE/log/. Idempotent: daemons that are already running
-# (recorded PID alive) are left alone; if everything is up it says so, exits 0.
+# The root network namespace is the login node: munged (private socket), mariadbd
+# (--skip-networking, unix socket, private datadir), slurmdbd and slurmctld run there, on the
+# address .1 of a bridge this script creates. Compute nodes node1..nodeN each run slurmd in
+# their own network namespace (ip netns evosweep-nodeK, a veth on the bridge, address .1K,
+# lo up, no default route) and UTS namespace (hostname nodeK). /etc/hosts gets one tagged
+# line per node, so node names resolve the same everywhere. The filesystem is shared.
+#
+# PIDs are recorded in $STATE/pids/*.pid, logs are in $STATE/log/. Idempotent: what is
+# already up is left alone; if everything is up it says so and exits 0.
 #
 # Environment:
 #   EVOSWEEP_SLURM_STATE    state directory (default /var/lib/evosweep-slurm)
 #   EVOSWEEP_SLURM_ACCOUNT  account created for root (default evosweep; must
 #                           match slurm_account in profiles/slurm/config.yaml)
 #   EVOSWEEP_SLURM_TIMEOUT  seconds to wait for each readiness check (default 60)
-#   EVOSWEEP_SLURM_CPUS     CPUs the node announces (default 4, more than the
+#   EVOSWEEP_SLURM_CPUS     CPUs each node announces (default 4, more than the
 #                           machine has, via SlurmdParameters=config_overrides)
+#   EVOSWEEP_SLURM_NODES    number of compute nodes (default 3)
+#   EVOSWEEP_SLURM_NET      first three octets of the bridge's private /24 (default 10.77.13)
 set -euo pipefail
 
-STATE=${EVOSWEEP_SLURM_STATE:-/var/lib/evosweep-slurm}
+# shellcheck source=tests/slurm/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 HOST=$(hostname -s)
 MYSQL_SOCK=$STATE/run/mysqld.sock
+MUNGE_DIR=$STATE/munge
+MUNGE_SOCK=$MUNGE_DIR/munge.socket
 ACCOUNT=${EVOSWEEP_SLURM_ACCOUNT:-evosweep}
 TIMEOUT=${EVOSWEEP_SLURM_TIMEOUT:-60}
 NODE_CPUS=${EVOSWEEP_SLURM_CPUS:-4}
 CLUSTER=evosweep
-PARTITION=debug
-PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
+PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server iproute2 util-linux)
 T0=$(date +%s)
 
 say() { printf '[start-cluster %3ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
 die() { printf '[start-cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
-[[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts daemons); try: sudo $0"
+[[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages, starts daemons, creates namespaces); try: sudo $0"
+((NODE_COUNT >= 1 && NODE_COUNT <= 89)) || die "EVOSWEEP_SLURM_NODES must be 1..89"
+NODE_RANGE="node[1-$NODE_COUNT]"
+ADDR_RANGE="$NET.[11-$((10 + NODE_COUNT))]"
 
 # ---------------------------------------------------------------- helpers
 # wait_for DESCRIPTION COMMAND...: poll COMMAND until it succeeds or TIMEOUT.
@@ -44,25 +57,17 @@ wait_for() {
             say "timed out after ${TIMEOUT}s waiting for: $what"
             return 1
         fi
-        sleep 0.5
+        sleep 0.2
     done
     say "ready: $what"
 }
 
-# alive NAME: the recorded PID of NAME is a live process running NAME's binary.
-alive() {
-    local pidfile=$STATE/pids/$1.pid pid
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
-}
-
-# launch NAME PATTERN COMMAND...: start COMMAND in the foreground mode of the
-# daemon, detached (new session, no tty, output to a log), record its PID.
+# launch NAME COMMAND...: start COMMAND (a daemon in its foreground mode) detached (new
+# session, no tty, output to a log) and record its PID. Every link of COMMAND execs the
+# next, so the PID is the daemon's own.
 launch() {
-    local name=$1 pattern=$2; shift 2
-    if alive "$name" "$pattern"; then
+    local name=$1; shift
+    if alive "$name"; then
         say "$name already running (pid $(<"$STATE/pids/$name.pid"))"
         return 0
     fi
@@ -73,7 +78,7 @@ launch() {
 
 dump_logs() {
     local f
-    for f in "$STATE"/log/*; do
+    for f in "$STATE"/log/* "$MUNGE_DIR"/munged.log; do
         [[ -s $f ]] || continue
         echo "----- tail $f" >&2
         tail -n 15 "$f" >&2
@@ -86,24 +91,28 @@ render_slurm_conf() {
     local REAL_MEM NODE_MEM
     REAL_MEM=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     [[ -n $REAL_MEM ]] || { echo "could not read RealMemory from 'slurmd -C'" >&2; return 1; }
-    # Leave some memory for the OS and the daemons.
+    # Each node announces most of the machine's memory (they share it, as they share the CPUs):
+    # memory stays a consumable per node, and a 2G job fits even on a small machine.
     NODE_MEM=$((REAL_MEM * 9 / 10))
     cat <<EOF
-# generated by evosweep tests/slurm/start-cluster.sh -- single-node test cluster
+# generated by evosweep tests/slurm/start-cluster.sh -- multi-node test cluster
 ClusterName=$CLUSTER
-SlurmctldHost=$HOST(127.0.0.1)
+# Only the address in parentheses is used to connect; the name must be this host's.
+SlurmctldHost=$HOST($LOGIN_ADDR)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=6817
 SlurmdPort=6818
 AuthType=auth/munge
 CryptoType=crypto/munge
+# Our own munged: daemons, clients and job steps all reach it through this socket.
+AuthInfo=socket=$MUNGE_SOCK
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/slurmd
+SlurmdSpoolDir=$STATE/slurmd/%n
 SlurmctldPidFile=$STATE/run/slurmctld.pid
-SlurmdPidFile=$STATE/run/slurmd.pid
+SlurmdPidFile=$STATE/run/slurmd.%n.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
+SlurmdLogFile=$STATE/log/slurmd.%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 # No cgroups/systemd in this machine.
@@ -111,7 +120,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
 SwitchType=switch/none
-# Several jobs share the node; memory is a consumable resource.
+# Several jobs share a node; memory is a consumable resource.
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
@@ -121,8 +130,10 @@ EnforcePartLimits=ALL
 ReturnToService=2
 # Accounting through slurmdbd so sacct works (the Snakemake plugin needs it).
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
+AccountingStorageHost=$LOGIN_ADDR
 AccountingStoragePort=6819
+# The munge socket slurmctld and sacctmgr use to reach slurmdbd.
+AccountingStoragePass=$MUNGE_SOCK
 AccountingStorageEnforce=associations
 # Store job comments (the Snakemake plugin puts rule_<name>_wildcards_... there).
 AccountingStoreFlags=job_comment
@@ -134,26 +145,65 @@ KillWait=10
 InactiveLimit=0
 SlurmctldTimeout=60
 SlurmdTimeout=60
-# The node announces more CPUs than the machine has (tests ask --ntasks=4).
+# Nodes announce more CPUs than the machine has (tests ask --ntasks=4 on one node).
 SlurmdParameters=config_overrides
-NodeName=$HOST NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=$NODE_CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NODE_CPUS ThreadsPerCore=1 RealMemory=$NODE_MEM State=UNKNOWN
-PartitionName=$PARTITION Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+NodeName=$NODE_RANGE NodeAddr=$ADDR_RANGE CPUs=$NODE_CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NODE_CPUS ThreadsPerCore=1 RealMemory=$NODE_MEM State=UNKNOWN
+PartitionName=$PARTITION Nodes=$NODE_RANGE Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+render_slurmdbd_conf() {
+    cat <<EOF
+# generated by evosweep tests/slurm/start-cluster.sh
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCK
+DbdHost=localhost
+DbdAddr=$LOGIN_ADDR
+DbdPort=6819
+SlurmUser=root
+PidFile=$STATE/run/slurmdbd.pid
+LogFile=$STATE/log/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=root
+StorageLoc=slurm_acct_db
+EOF
+}
+
+render_hosts_lines() {
+    local node
+    for node in "${NODES[@]}"; do printf '%s %s %s\n' "$(node_addr "$node")" "$node" "$HOSTS_TAG"; done
+}
+
 # ------------------------------------------------------------ already up?
-cluster_ready() {
-    scontrol ping 2>/dev/null | grep -q 'is UP' &&
-        sinfo -h -p "$PARTITION" -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)' &&
-        sacctmgr -n -P show association where user=root account="$ACCOUNT" 2>/dev/null | grep -q .
+network_ready() {
+    local node
+    ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | grep -q " $LOGIN_ADDR/24 " || return 1
+    for node in "${NODES[@]}"; do
+        ip -n "$NETNS_PREFIX$node" -4 -o addr show dev eth0 2>/dev/null |
+            grep -q " $(node_addr "$node")/24 " || return 1
+    done
+    [[ $(grep -- "$HOSTS_TAG\$" /etc/hosts) == "$(render_hosts_lines)" ]]
 }
 all_alive() {
-    alive munged munged && alive mariadb mariadbd && alive slurmdbd slurmdbd &&
-        alive slurmctld slurmctld && alive slurmd slurmd
+    local node
+    alive munged && alive mariadb && alive slurmdbd && alive slurmctld || return 1
+    for node in "${NODES[@]}"; do alive "slurmd-$node" || return 1; done
 }
-if command -v scontrol >/dev/null 2>&1 && [[ -d $STATE/pids ]] && all_alive && cluster_ready &&
-    render_slurm_conf 2>/dev/null | cmp -s - /etc/slurm/slurm.conf; then
-    say "cluster already up (state $STATE); nothing to do"
+nodes_ready() {
+    # every node of the partition responds and takes jobs (not down, drained or "*")
+    local states
+    states=$(sinfo -h -N -p "$PARTITION" -o '%N %T') || return 1
+    [[ $(grep -cE ' (idle|mixed|allocated|completing)$' <<<"$states") -eq $NODE_COUNT ]]
+}
+cluster_ready() {
+    scontrol ping 2>/dev/null | grep -q 'is UP' && nodes_ready &&
+        sacctmgr -n -P show association where user=root account="$ACCOUNT" 2>/dev/null | grep -q .
+}
+if command -v scontrol >/dev/null 2>&1 && [[ -d $STATE/pids ]] && all_alive && network_ready &&
+    render_slurm_conf 2>/dev/null | cmp -s - /etc/slurm/slurm.conf && cluster_ready; then
+    say "cluster already up (state $STATE, nodes ${NODES[*]}); nothing to do"
     exit 0
 fi
 
@@ -189,8 +239,42 @@ else
     say "packages already installed"
 fi
 
+# ---------------------------------------------------------------- network
+# The bridge's /24 must be ours alone: refuse if another interface routes it.
+if ip -4 route show "$NET.0/24" | grep -v "dev $BRIDGE " | grep -q .; then
+    die "$NET.0/24 is already routed elsewhere ($(ip -4 route show "$NET.0/24")); set EVOSWEEP_SLURM_NET"
+fi
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge || fail "could not create bridge $BRIDGE"
+    say "created bridge $BRIDGE"
+fi
+ip addr replace "$LOGIN_ADDR/24" dev "$BRIDGE"
+ip link set "$BRIDGE" up
+for node in "${NODES[@]}"; do
+    ns=$NETNS_PREFIX$node veth=$VETH_PREFIX$node
+    [[ -e /run/netns/$ns ]] || { ip netns add "$ns" && say "created network namespace $ns"; }
+    ip -n "$ns" link set lo up
+    if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
+        ip link del "$veth" 2>/dev/null || true
+        ip link add "$veth" type veth peer name eth0 netns "$ns" || fail "could not create veth $veth"
+    fi
+    ip link set "$veth" master "$BRIDGE" up
+    ip -n "$ns" addr replace "$(node_addr "$node")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+done
+say "network: $BRIDGE $LOGIN_ADDR/24 (login node), ${NODES[*]} on $ADDR_RANGE"
+
+if [[ $(grep -- "$HOSTS_TAG\$" /etc/hosts) != "$(render_hosts_lines)" ]]; then
+    tmp=$(mktemp)
+    grep -v -- "$HOSTS_TAG\$" /etc/hosts >"$tmp" || true
+    render_hosts_lines >>"$tmp"
+    write_hosts "$tmp"
+    say "added ${NODES[*]} to /etc/hosts (lines tagged '$HOSTS_TAG')"
+fi
+
 # ------------------------------------------------------------ configuration
-mkdir -p "$STATE"/{pids,log,run,ctld,slurmd,mysql}
+mkdir -p "$STATE"/{pids,log,run,ctld,mysql}
+for node in "${NODES[@]}"; do mkdir -p "$STATE/slurmd/$node"; done
 chmod 755 "$STATE"
 
 mkdir -p /etc/slurm
@@ -201,34 +285,27 @@ for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
     fi
 done
 
-SLURM_CONF_CHANGED=0
 render_slurm_conf >"$STATE/slurm.conf.new" || fail "could not render slurm.conf"
 if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
-    SLURM_CONF_CHANGED=1
     mv "$STATE/slurm.conf.new" /etc/slurm/slurm.conf
     say "wrote /etc/slurm/slurm.conf"
+    # Nodes cannot be added or renamed by `scontrol reconfigure`: restart whatever runs.
+    for name in $(stop_order); do
+        case $name in slurmd* | slurmctld) stop_one "$name" ;; esac
+    done
 else
     rm -f "$STATE/slurm.conf.new"
 fi
 
-umask 077
-cat >/etc/slurm/slurmdbd.conf <<EOF
-# generated by evosweep tests/slurm/start-cluster.sh
-AuthType=auth/munge
-DbdHost=localhost
-DbdAddr=127.0.0.1
-DbdPort=6819
-SlurmUser=root
-PidFile=$STATE/run/slurmdbd.pid
-LogFile=$STATE/log/slurmdbd.log
-DebugLevel=info
-StorageType=accounting_storage/mysql
-StorageHost=localhost
-StorageUser=root
-StorageLoc=slurm_acct_db
-EOF
-umask 022
-chmod 600 /etc/slurm/slurmdbd.conf
+render_slurmdbd_conf >"$STATE/slurmdbd.conf.new"
+chmod 600 "$STATE/slurmdbd.conf.new"
+if ! cmp -s "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf; then
+    mv "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf
+    say "wrote /etc/slurm/slurmdbd.conf"
+    stop_one slurmdbd
+else
+    rm -f "$STATE/slurmdbd.conf.new"
+fi
 
 # ------------------------------------------------------------------ munge
 if [[ ! -s /etc/munge/munge.key ]]; then
@@ -243,12 +320,20 @@ fi
 chown munge:munge /etc/munge /etc/munge/munge.key
 chmod 700 /etc/munge
 chmod 400 /etc/munge/munge.key
-mkdir -p /run/munge /var/lib/munge /var/log/munge
-chown munge:munge /run/munge /var/lib/munge /var/log/munge
-chmod 755 /run/munge
+# munged keeps its socket, pid, seed and log in a directory of its own, owned by munge.
+mkdir -p "$MUNGE_DIR"
+chown munge:munge "$MUNGE_DIR"
+chmod 755 "$MUNGE_DIR"
+# A munged on another socket (the single-node cluster's) is replaced by ours.
+if alive munged && ! tr '\0' ' ' <"/proc/$(<"$STATE/pids/munged.pid")/cmdline" | grep -q -- "--socket=$MUNGE_SOCK"; then
+    stop_one munged
+fi
 # setpriv execs (no fork), so the recorded PID is munged's own.
-launch munged munged setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged --foreground
-wait_for "munge credentials" bash -c 'munge -n | unmunge' || fail "munged did not come up"
+launch munged setpriv --reuid=munge --regid=munge --init-groups /usr/sbin/munged --foreground \
+    --socket="$MUNGE_SOCK" --pid-file="$MUNGE_DIR/munged.pid" \
+    --seed-file="$MUNGE_DIR/munged.seed" --log-file="$MUNGE_DIR/munged.log"
+wait_for "munge credentials on $MUNGE_SOCK" \
+    bash -c "munge -S '$MUNGE_SOCK' -n | unmunge -S '$MUNGE_SOCK'" || fail "munged did not come up"
 
 # ---------------------------------------------------------------- mariadb
 if [[ ! -d $STATE/mysql/mysql ]]; then
@@ -257,7 +342,7 @@ if [[ ! -d $STATE/mysql/mysql ]]; then
         --auth-root-authentication-method=socket --skip-test-db \
         >"$STATE/log/mariadb-install.log" 2>&1 || fail "mariadb-install-db failed (see $STATE/log/mariadb-install.log)"
 fi
-launch mariadb mariadbd /usr/sbin/mariadbd --no-defaults --user=root \
+launch mariadb /usr/sbin/mariadbd --no-defaults --user=root \
     --datadir="$STATE/mysql" --socket="$MYSQL_SOCK" --skip-networking \
     --pid-file="$STATE/run/mariadb.pid" --log-error="$STATE/log/mariadb.log" \
     --innodb-buffer-pool-size=256M --innodb-lock-wait-timeout=900 --max-allowed-packet=64M
@@ -268,7 +353,7 @@ mariadb --no-defaults --socket="$MYSQL_SOCK" -e 'CREATE DATABASE IF NOT EXISTS s
 # --------------------------------------------------------------- slurmdbd
 # slurmdbd connects to "localhost", i.e. the unix socket; MYSQL_UNIX_PORT
 # points the client library at ours.
-launch slurmdbd slurmdbd env MYSQL_UNIX_PORT="$MYSQL_SOCK" /usr/sbin/slurmdbd -D
+launch slurmdbd env MYSQL_UNIX_PORT="$MYSQL_SOCK" /usr/sbin/slurmdbd -D
 wait_for "slurmdbd answers sacctmgr" sacctmgr -n show cluster || fail "slurmdbd did not come up"
 
 if ! sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER"; then
@@ -287,27 +372,29 @@ fi
 sacctmgr -i modify user root set defaultaccount="$ACCOUNT" >/dev/null 2>&1 || true
 
 # ----------------------------------------------------------- slurmctld/d
-if ((SLURM_CONF_CHANGED)) && alive slurmctld slurmctld; then
-    say "slurm.conf changed while slurmctld runs: scontrol reconfigure"
-    scontrol reconfigure || fail "scontrol reconfigure failed"
-fi
-launch slurmctld slurmctld /usr/sbin/slurmctld -D -i
+launch slurmctld /usr/sbin/slurmctld -D -i
 wait_for "slurmctld (scontrol ping)" bash -c 'scontrol ping | grep -q "is UP"' || fail "slurmctld did not come up"
-launch slurmd slurmd /usr/sbin/slurmd -D
-wait_for "node $HOST idle in partition $PARTITION" \
-    bash -c "sinfo -h -n $HOST -p $PARTITION -o '%T' | grep -Eq '^(idle|mixed|allocated)$'" || {
+for node in "${NODES[@]}"; do
+    # Only the network namespace is entered (`ip netns exec` would also remount /sys and
+    # hide /sys/fs/cgroup, which slurmd needs); then a new UTS namespace named after the node.
+    launch "slurmd-$node" nsenter --net="/run/netns/$NETNS_PREFIX$node" \
+        unshare --uts /bin/sh -c 'hostname "$1" && exec /usr/sbin/slurmd -D -N "$1"' sh "$node"
+done
+wait_for "${NODES[*]} up in partition $PARTITION" nodes_ready || {
     sinfo -N -l >&2 || true
-    fail "node $HOST did not become idle"
+    fail "nodes did not become idle"
 }
 wait_for "slurmctld registered with slurmdbd" \
     bash -c "sacctmgr -n -P show cluster format=cluster,controlhost | grep -q '^$CLUSTER|.'" ||
     fail "slurmctld is not registered with slurmdbd"
 
 # ------------------------------------------------------------ smoke tests
-say "smoke test: srun -n1 true"
-timeout "$TIMEOUT" srun -A "$ACCOUNT" -p "$PARTITION" -n1 -t 1 true || fail "srun -n1 true failed"
-say "smoke test: sbatch --ntasks=$NODE_CPUS (polling sacct)"
-jobid=$(sbatch --parsable -A "$ACCOUNT" -p "$PARTITION" -n "$NODE_CPUS" -t 1 -o /dev/null --wrap 'srun true') ||
+say "smoke test: srun -N$NODE_COUNT -n$NODE_COUNT hostname"
+got=$(timeout "$TIMEOUT" srun -A "$ACCOUNT" -p "$PARTITION" -N "$NODE_COUNT" -n "$NODE_COUNT" -t 1 hostname | sort -V | xargs) ||
+    fail "srun -N$NODE_COUNT hostname failed"
+[[ $got == "${NODES[*]}" ]] || fail "srun -N$NODE_COUNT hostname printed '$got', expected '${NODES[*]}'"
+say "smoke test: sbatch -N$NODE_COUNT (polling sacct)"
+jobid=$(sbatch --parsable -A "$ACCOUNT" -p "$PARTITION" -N "$NODE_COUNT" -n "$NODE_COUNT" -t 1 -o /dev/null --wrap 'srun true') ||
     fail "sbatch smoke test was rejected"
 jobid=${jobid%%;*}
 wait_for "job $jobid COMPLETED in sacct" \
@@ -316,5 +403,5 @@ wait_for "job $jobid COMPLETED in sacct" \
     fail "smoke-test job $jobid did not complete"
 }
 
-say "cluster up in $(($(date +%s) - T0))s: cluster=$CLUSTER partition=$PARTITION account=$ACCOUNT node=$HOST cpus=$NODE_CPUS mem=$(sed -n "s/.*RealMemory=\\([0-9]*\\).*/\\1/p" /etc/slurm/slurm.conf)M"
+say "cluster up in $(($(date +%s) - T0))s: cluster=$CLUSTER partition=$PARTITION account=$ACCOUNT nodes=${NODES[*]} ($ADDR_RANGE) cpus/node=$NODE_CPUS mem/node=$(sed -n "s/.*RealMemory=\\([0-9]*\\).*/\\1/p" /etc/slurm/slurm.conf)M login=$LOGIN_ADDR"
 say "state, logs and PIDs: $STATE (stop with tests/slurm/stop-cluster.sh)"
