@@ -4,12 +4,18 @@ The cluster is started by ``tests/slurm/start-cluster.sh`` (root, Debian) and
 stopped by ``tests/slurm/stop-cluster.sh``. Tests get it through the
 session-scoped ``slurm_cluster`` fixture in ``tests/conftest.py``, which calls
 :func:`ensure_cluster`.
+
+The machine's root network namespace is the login node (slurmctld, slurmdbd, Snakemake);
+the compute nodes :data:`NODES` each run slurmd in their own network namespace (on a bridge,
+address :func:`node_address`) and UTS namespace. :func:`on_node` runs a command in a node's
+network namespace, e.g. to reach or disturb a job there from outside Slurm.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +27,16 @@ REPO = TESTS.parent
 START_SCRIPT = TESTS / "slurm" / "start-cluster.sh"
 STOP_SCRIPT = TESTS / "slurm" / "stop-cluster.sh"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
+STATE = Path(os.environ.get("EVOSWEEP_SLURM_STATE", "/var/lib/evosweep-slurm"))
+
+# The same names and defaults as tests/slurm/lib.sh.
+NODES = [f"node{i}" for i in range(1, int(os.environ.get("EVOSWEEP_SLURM_NODES", "3")) + 1)]
+NET = os.environ.get("EVOSWEEP_SLURM_NET", "10.77.13")
+LOGIN_ADDRESS = f"{NET}.1"
+PARTITION = "debug"
+ACCOUNT = os.environ.get("EVOSWEEP_SLURM_ACCOUNT", "evosweep")
+NETNS_PREFIX = "evosweep-"
+USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
 
 SACCT_FIELDS = [
     "JobID",
@@ -40,17 +56,26 @@ def _run(cmd: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def node_states() -> dict[str, str]:
+    """State of every node sinfo lists (a trailing "*" means it does not respond)."""
+    proc = _run(["sinfo", "-h", "-N", "-o", "%N %T"], timeout=15)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sinfo failed: {proc.stderr}")
+    return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+
+
 def cluster_is_up() -> bool:
-    """True if slurmctld answers, a node is usable and slurmdbd answers."""
-    if not all(shutil.which(c) for c in ("scontrol", "sinfo", "sacct", "sbatch")):
+    """True if slurmctld answers, every node of :data:`NODES` takes jobs and slurmdbd answers."""
+    if not all(shutil.which(c) for c in ("scontrol", "sinfo", "sacct", "sbatch", "nsenter")):
         return False
     try:
         ping = _run(["scontrol", "ping"], timeout=15)
         if ping.returncode != 0 or "is UP" not in ping.stdout:
             return False
-        nodes = _run(["sinfo", "-h", "-o", "%T"], timeout=15)
-        states = {s.strip().rstrip("*") for s in nodes.stdout.split()}
-        if not states & {"idle", "mixed", "allocated", "completing"}:
+        states = node_states()
+        if not all(states.get(node) in USABLE_STATES for node in NODES):
+            return False
+        if not all(Path(f"/run/netns/{NETNS_PREFIX}{node}").exists() for node in NODES):
             return False
         acct = _run(["sacctmgr", "-n", "-P", "show", "cluster", "format=cluster"], timeout=15)
         return acct.returncode == 0 and bool(acct.stdout.strip())
@@ -98,6 +123,54 @@ def ensure_cluster() -> tuple[bool, str]:
             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return True, ""
+
+
+# ------------------------------------------------------------------ nodes
+def node_address(node: str) -> str:
+    """The node's address on the cluster bridge (its /etc/hosts line, as jobs resolve it)."""
+    if node not in NODES:
+        raise ValueError(f"{node!r} is not one of the test cluster's nodes {NODES}")
+    return socket.gethostbyname(node)
+
+
+def node_netns(node: str) -> Path:
+    """The network namespace file of ``node`` (for ``nsenter --net=``)."""
+    if node not in NODES:
+        raise ValueError(f"{node!r} is not one of the test cluster's nodes {NODES}")
+    return Path("/run/netns") / f"{NETNS_PREFIX}{node}"
+
+
+def on_node_command(node: str, cmd: list[str]) -> list[str]:
+    """``cmd`` prefixed so it runs in ``node``'s network namespace (for Popen).
+
+    Only the network namespace is entered (``ip netns exec`` would also remount /sys);
+    files, processes and the hostname are the login node's.
+    """
+    return ["nsenter", f"--net={node_netns(node)}", *cmd]
+
+
+def on_node(
+    node: str, cmd: list[str], timeout: float = 30, **kwargs
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``node``'s network namespace; text output captured, no check."""
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("check", False)
+    return subprocess.run(on_node_command(node, cmd), timeout=timeout, **kwargs)
+
+
+def node_pids(node: str) -> list[int]:
+    """PIDs of the processes in ``node``'s network namespace: its slurmd and the job
+    processes (slurmstepd and tasks) on that node."""
+    proc = _run(["ip", "netns", "pids", node_netns(node).name], timeout=15)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip netns pids {node_netns(node).name} failed: {proc.stderr}")
+    return [int(pid) for pid in proc.stdout.split()]
+
+
+def slurmd_pid(node: str) -> int:
+    """PID of ``node``'s slurmd, as start-cluster.sh recorded it."""
+    return int((STATE / "pids" / f"slurmd-{node}.pid").read_text())
 
 
 def sacct(
