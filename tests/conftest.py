@@ -1,4 +1,4 @@
-"""Shared pytest setup: tests/ on sys.path and the Slurm test-cluster fixture."""
+"""Shared pytest setup: tests/ on sys.path, Playwright's browser and the Slurm test cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's chromium (installed here if missing), never a download."""
+    from report_browser import launch_options
+
+    return launch_options(browser_type_launch_args)
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    """Pages are local files. (pytest-playwright's stand-in fixture warns under pytest 9.)"""
+    return None
 
 
 @pytest.fixture(scope="session")

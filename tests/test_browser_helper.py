@@ -1,8 +1,8 @@
-"""The headless-Chromium report checker (tests/browser.py) on a tiny Snakemake report."""
+"""The Playwright report checker (tests/report_browser.py) on small pages and a tiny report."""
 
 from __future__ import annotations
 
-import socket
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_or_skip, figures_shown, inspect_page
+from report_browser import figures_shown, inspect_page
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
@@ -51,31 +51,18 @@ DEMO_SNAKEFILE = textwrap.dedent(
 
 # 1x1 transparent PNG
 GOOD_PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+NOT_A_PNG = "data:image/png;base64,AAAAbm90IGEgcG5n"
 
-
-def closed_loopback_port() -> int:
-    """A loopback port nobody listens on (bound, then released): connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-BROKEN_PAGE = """<!doctype html>
+BROKEN_PAGE = f"""<!doctype html>
 <html><head><title>broken</title></head>
 <body>
-<p>some text so the page counts as rendered</p>
-<img id="good" src="{good_png}">
-<img id="broken" src="data:image/png;base64,AAAAbm90IGEgcG5n">
-<!-- external resource on a closed loopback port: blocked, must be ignored -->
-<img id="external" src="http://127.0.0.1:{port}/missing.png">
+<p>some text</p>
+<img id="good" src="{GOOD_PNG}">
+<img id="broken" src="{NOT_A_PNG}">
+<script>console.error("logged by the page");</script>
 <script>throw new Error("boom from the page");</script>
 </body></html>
 """
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -93,46 +80,60 @@ def demo_report(tmp_path_factory) -> Path:
     return work / "report.html"
 
 
-def test_demo_report_shows_every_result(chromium, demo_report):
-    shown = figures_shown(demo_report)
-    page = shown["page"]
-    assert not page.console_errors, page.console_errors
-    assert page.title == "Snakemake Report"
-    assert shown["categories"] == ["Figures", "Tables"]
+def test_console_errors_exceptions_and_broken_images_are_reported(page, tmp_path):
+    html = tmp_path / "broken.html"
+    html.write_text(BROKEN_PAGE)
+    checked = inspect_page(page, html)
 
-    results = shown["results"]
+    assert not checked.ok
+    assert checked.title == "broken" and "some text" in checked.text
+    assert any("logged by the page" in error for error in checked.console_errors)
+    assert any(
+        error.startswith("[exception]") and "boom from the page" in error
+        for error in checked.console_errors
+    ), checked.console_errors
+    good, broken = checked.images
+    assert good["loaded"] and good["natural_width"] == 1
+    assert broken["complete"] and broken["natural_width"] == 0 and not broken["loaded"]
+
+
+def test_a_clean_page_is_ok(page, tmp_path):
+    html = tmp_path / "clean.html"
+    html.write_text(f'<!doctype html><title>clean</title><p>text</p><img src="{GOOD_PNG}">')
+    checked = inspect_page(page, html)
+    assert checked.ok, checked
+
+
+def test_demo_report_shows_every_result(page, demo_report):
+    shown = figures_shown(page, demo_report)
+    assert shown.console_errors == []
+    assert shown.title == "Snakemake Report"
+    assert shown.categories == ["Figures", "Tables"]
+
+    results = shown.results
     assert set(results) == {"results/plot.png", "results/table.csv", "results/table.html"}
-    figures = [r for r in results.values() if r["kind"] == "image"]
-    tables = [r for r in results.values() if r["category"] == "Tables"]
-    assert len(figures) == 1 and len(tables) == 2
     for path, status in results.items():
         assert status["ok"], (path, status)
-    assert all(f["natural_width"] > 0 for f in figures)
+    assert [r["kind"] for r in results.values() if r["category"] == "Figures"] == ["image"]
+    assert results["results/plot.png"]["natural_width"] > 0
     assert results["results/table.csv"]["detail"] == "2 data rows x 2 columns"
     assert "1 <table>" in results["results/table.html"]["detail"]
 
-    # Restricting to one category checks only that category.
-    only = figures_shown(demo_report, category="Figures")
-    assert set(only["results"]) == {"results/plot.png"}
-    assert only["results"]["results/plot.png"]["ok"]
+
+def test_one_category_can_be_checked_alone(page, demo_report):
+    shown = figures_shown(page, demo_report, category="Figures")
+    assert set(shown.results) == {"results/plot.png"}
+    assert shown.results["results/plot.png"]["ok"]
 
 
-def test_helper_reports_exceptions_and_broken_images(chromium, tmp_path):
-    html = tmp_path / "broken.html"
-    port = closed_loopback_port()
-    html.write_text(BROKEN_PAGE.format(good_png=GOOD_PNG, port=port))
-    page = inspect_page(html, timeout=30)
+def test_a_figure_that_does_not_decode_is_reported(page, demo_report, tmp_path):
+    html = demo_report.read_text()
+    broken, count = re.subn(r"data:image/png;[^\"]*", NOT_A_PNG, html)
+    assert count == 1
+    path = tmp_path / "report.html"
+    path.write_text(broken)
 
-    assert not page.ok
-    assert any(
-        m.source == "exception" and "boom from the page" in m.text for m in page.console_errors
-    ), page.console_errors
-    # the blocked loopback image is an offline-network error: ignored, not reported
-    assert not any(f"127.0.0.1:{port}" in (m.url + m.text) for m in page.console_errors)
-    assert any(f"127.0.0.1:{port}" in m.url for m in page.ignored_errors), page.ignored_errors
-
-    assert [i.src_kind for i in page.images] == ["data", "data", "other"]
-    good, broken, _external = page.images
-    assert good.loaded and good.natural_width == 1
-    assert broken.complete and broken.natural_width == 0 and not broken.loaded
-    assert "some text" in page.text
+    shown = figures_shown(page, path)
+    plot = shown.results["results/plot.png"]
+    assert not plot["ok"] and plot["natural_width"] == 0, plot
+    assert shown.results["results/table.html"]["ok"]

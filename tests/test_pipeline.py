@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium_or_skip, figures_shown
+from report_browser import figures_shown
 from workflow_runner import REPO, nothing_to_do, planned_jobs, snakemake
 
 WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "src", "report", "envs", "profiles"]
@@ -106,19 +106,18 @@ def run(root: Path, config: dict, *args: str, check: bool = True):
     )
 
 
-def test_report_opens_in_a_browser_with_every_figure(workflow):
-    chromium_or_skip()
+def test_report_opens_in_a_browser_with_every_figure(workflow, page):
     run(workflow, SMALL, "--report", "results/report.html")
-    shown = figures_shown(workflow / "results" / "report.html")
-    page = shown["page"]
-    assert page.console_errors == [], page.console_errors
+    shown = figures_shown(page, workflow / "results" / "report.html")
+    assert shown.console_errors == [], shown.console_errors
     for category in ("Data", "Search", "Evolution", "Leaderboard", "Scaling", "Resources"):
-        assert category in shown["categories"], shown["categories"]
-    failed = {path: result for path, result in shown["results"].items() if not result["ok"]}
+        assert category in shown.categories, shown.categories
+    failed = {path: result for path, result in shown.results.items() if not result["ok"]}
     assert failed == {}, failed
-    images = [r for r in shown["results"].values() if r["kind"] == "image"]
+    images = [r for r in shown.results.values() if r["kind"] == "image"]
+    assert all(image["natural_width"] > 0 for image in images)
     # heatmaps, cluster plots, convergence, Pareto fronts, speedup and resources at least
-    assert len(images) >= 8, sorted(shown["results"])
+    assert len(images) >= 8, sorted(shown.results)
 
 
 EDITS = []
