@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 PYTEST_ARGS ?=
+# Another config file for run/report/scaling (e.g. `make run CONFIG=my.yaml`); empty: the
+# Snakefile's config/config.yaml.
+CONFIG ?=
+CONFIG_ARGS := $(if $(CONFIG), --configfile $(CONFIG))
 
 .PHONY: run test lint format bench report scaling lock clean-results help
 
@@ -25,14 +29,22 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The report is rebuilt only when a result is newer, so a second `make run` does nothing.
+# The report is rebuilt only when a result is newer, so a second `make run` does nothing. It is
+# written under another name and renamed, so a killed run never leaves a truncated report.html
+# that looks up to date.
 REPORT_IF_STALE = if [ ! -f results/report.html ] || \
 	[ -n "$$(find results -type f -newer results/report.html ! -name report.html | head -n1)" ]; \
-	then $(BIN)/snakemake --report results/report.html; \
+	then $(BIN)/snakemake --report results/.report.partial.html$(CONFIG_ARGS) && \
+	mv -f results/.report.partial.html results/report.html; \
 	else echo "results/report.html is up to date"; fi
 
+# After a `kill -9` Snakemake's lock stays; it is removed only when no Snakemake process runs
+# in this directory. Unfinished outputs are rerun (rerun-incomplete in profiles/default).
+UNLOCK_IF_STALE = $(BIN)/python -m evosweep.stalelock$(CONFIG_ARGS)
+
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	@$(UNLOCK_IF_STALE)
+	$(BIN)/snakemake --cores $(CORES)$(CONFIG_ARGS)
 	@$(REPORT_IF_STALE)
 	@$(BIN)/python -m evosweep.finish
 
@@ -56,12 +68,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/dryrun.py
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	@$(UNLOCK_IF_STALE)
+	$(BIN)/snakemake --cores $(CORES)$(CONFIG_ARGS)
 	@$(REPORT_IF_STALE)
 	@echo "Report: $(CURDIR)/results/report.html"
 
 scaling: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) scaling
+	@$(UNLOCK_IF_STALE)
+	$(BIN)/snakemake --cores $(CORES) scaling$(CONFIG_ARGS)
 
 # Re-pin the whole tree from pyproject.toml (run after changing a pin there).
 lock:
