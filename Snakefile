@@ -19,6 +19,13 @@ include: "rules/report.smk"
 include: "rules/scaling.smk"
 
 
+# Tables from small files run on the login node under --profile slurm, not as Slurm jobs.
+localrules:
+    leaderboard,
+    resources_table,
+    scaling_table,
+
+
 rule all:
     default_target: True
     input:

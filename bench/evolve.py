@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from evosweep import search  # noqa: E402
 from evosweep.evolve import stage  # noqa: E402
 from evosweep.evolve.parallel import PROBE_GENOMES, ChunkedMap  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
@@ -164,15 +165,12 @@ def cma_benchmark(generations: int, scratch: Path) -> dict:
         "checkpoint_every": 10 * generations,
         "chunksize": None,
     }
-    log = logging.getLogger("bench")
 
     def measure(variant, problem=spec):
         mode = variant.split()[0]
         out = scratch / f"cma-{mode}"
         started = time.perf_counter()
-        best = stage.run_problem(
-            "cma", problem, 42, 2, out, out / "ck.pkl", log, dpi=50, map_mode=mode
-        )
+        best = stage.run_problem("cma", problem, 42, 2, out, out / "ck.pkl", dpi=50, map_mode=mode)
         return {
             "process": time.perf_counter() - started,
             "loop": best["wall_seconds"],
@@ -208,16 +206,15 @@ def search_benchmark(results: Path, train: Path, test: Path, scratch: Path) -> d
 
     validate(config)
     spec = config["search"]["models"]["svc_evolutionary"]
-    evolutionary = stage.run_evolutionary_search(
+    evolutionary = search.run(
         "svc_evolutionary",
         spec,
         config["seed"],
-        2,
         train,
         test,
         scratch / "svc_evolutionary",
-        scratch / "svc_evolutionary.pkl",
-        logging.getLogger("bench"),
+        2,
+        checkpoint=scratch / "svc_evolutionary.pkl",
     )
     grid_path = results / "search" / "svc_rbf_digits" / "summary.json"
     grid = json.loads(grid_path.read_text()) if grid_path.exists() else None

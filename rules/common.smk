@@ -3,7 +3,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-# Make src/ importable even without `pip install -e .` (e.g. inside per-rule conda envs).
+# The Snakefile imports evosweep from this checkout even where Snakemake comes from elsewhere
+# (a site module); the scripts get it from the venv (`make`) or their conda env (envs/*.yaml).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from evosweep import config as evosweep_config
@@ -13,20 +14,25 @@ from evosweep.errors import EvosweepError
 
 def _check_config():
     """Validate and fill defaults; stop with one clear line on bad config or data."""
-    # Checks that read user files or import estimators; each stage adds its own.
-    expensive_checks = [
-        lambda cfg: evosweep_data.preflight(cfg["datasets"], cfg["seed"]),
-        lambda cfg: __import__("evosweep.search").search.check_models(cfg),
-        lambda cfg: __import__("evosweep.evolve.stage").evolve.stage.check_config(cfg),
-    ]
+    # Checks that read user files or import estimators, run once per change of config or files.
+    from evosweep.evolve.stage import check_config as check_evolution
+    from evosweep.models import check_models
+
+    def check_data(cfg):
+        evosweep_data.preflight(cfg["datasets"], cfg["seed"])
+
     try:
         evosweep_config.validate_cached(config)
         user_files = [evosweep_data.source_path(s) for s in config["datasets"].values()]
         evosweep_config.run_checks_once(
-            config, expensive_checks, files=[f for f in user_files if f]
+            config,
+            [check_data, check_models, check_evolution],
+            files=[f for f in user_files if f],
         )
     except EvosweepError as error:
-        sys.exit(f"evosweep: {error}")
+        sys.exit(
+            f"evosweep: {evosweep_config.with_fix_hint(error, workflow.configfiles)}"
+        )
 
 
 _check_config()
@@ -55,6 +61,23 @@ def data_outputs():
         dataset=DATASETS,
         file=["train.parquet", "test.parquet", "summary.json"],
     )
+
+
+def name_constraint(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    return "|".join(names) or "^$"
+
+
+def split_files(dataset):
+    return {
+        "train": f"results/data/{dataset}/train.parquet",
+        "test": f"results/data/{dataset}/test.parquet",
+    }
+
+
+def model_split_files(wildcards):
+    """The train and test split of a search model's dataset."""
+    return split_files(config["search"]["models"][wildcards.model]["dataset"])
 
 
 def final_outputs():
@@ -109,11 +132,7 @@ SCALING_STAGES = [
 
 
 def scaling_search_inputs(wildcards):
-    dataset = config["search"]["models"][SCALING_MODEL]["dataset"]
-    return {
-        "train": f"results/data/{dataset}/train.parquet",
-        "test": f"results/data/{dataset}/test.parquet",
-    }
+    return split_files(config["search"]["models"][SCALING_MODEL]["dataset"])
 
 
 def scaling_evolve_inputs(wildcards):

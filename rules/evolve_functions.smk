@@ -8,52 +8,30 @@ PARETO_PROBLEMS = [
     if config["evolve"]["problems"][name]["objective"] == "feature_selection"
 ]
 SINGLE_OBJECTIVE_PROBLEMS = [p for p in EVOLVE_PROBLEMS if p not in PARETO_PROBLEMS]
-EVOLUTIONARY_MODELS = sorted(
-    name
-    for name, spec in config["search"]["models"].items()
-    if spec.get("strategy") == "evolutionary"
-)
-
-
-def _constraint(names):
-    return "|".join(names) or "^$"
 
 
 def evolve_problem_spec(wildcards):
     """Only this problem's config, so editing another problem never reruns this one."""
-    return evosweep_config.select(config, "evolve", "problems", wildcards.problem)
+    return config["evolve"]["problems"][wildcards.problem]
 
 
 def evolve_scoring_model(wildcards):
     """What feature selection reads of its search model (None for benchmark functions);
     its space is left out: the search's result arrives as best_params.json."""
-    model = evolve_problem_spec(wildcards).get("model")
+    model = evolve_problem_spec(wildcards)["model"]
     if model is None:
         return None
     spec = config["search"]["models"][model]
-    return {key: spec.get(key) for key in ("dataset", "estimator", "params", "scoring")}
+    return {key: spec[key] for key in ("dataset", "estimator", "params", "scoring")}
 
 
 def evolve_problem_inputs(wildcards):
-    model = evolve_problem_spec(wildcards).get("model")
+    model = evolve_problem_spec(wildcards)["model"]
     if model is None:
         return {}
-    dataset = config["search"]["models"][model]["dataset"]
     return {
-        "train": f"results/data/{dataset}/train.parquet",
+        "train": split_files(config["search"]["models"][model]["dataset"])["train"],
         "best_params": f"results/search/{model}/best_params.json",
-    }
-
-
-def evolutionary_model_spec(wildcards):
-    return evosweep_config.select(config, "search", "models", wildcards.model)
-
-
-def evolutionary_dataset_files(wildcards):
-    dataset = config["search"]["models"][wildcards.model]["dataset"]
-    return {
-        "train": f"results/data/{dataset}/train.parquet",
-        "test": f"results/data/{dataset}/test.parquet",
     }
 
 
@@ -68,5 +46,4 @@ def evolve_outputs():
         problem=PARETO_PROBLEMS,
         file=["pareto.csv", "pareto.png"],
     )
-    files += expand("results/search/{model}/logbook.csv", model=EVOLUTIONARY_MODELS)
     return files

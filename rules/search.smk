@@ -1,4 +1,4 @@
-# Search stage (issue 3): one scikit-learn search per model on its own ipyparallel engines.
+# Search stage: one hyper-parameter search per model, so an edit to one model reruns only it.
 
 
 include: "search_functions.smk"
@@ -6,7 +6,7 @@ include: "search_functions.smk"
 
 rule search:
     input:
-        unpack(search_dataset_files),
+        unpack(model_split_files),
     output:
         cv_results=report(
             "results/search/{model}/cv_results.csv",
@@ -35,16 +35,53 @@ rule search:
     benchmark:
         "benchmarks/search/{model}.tsv"
     wildcard_constraints:
-        model="|".join(SEARCH_RULE_MODELS) or "^$",
+        model=name_constraint(ENGINE_MODELS),
     conda:
         "../envs/search.yaml"
     threads: workflow.cores
     params:
         spec=search_model_spec,
         seed=config["seed"],
-        engines=config["search"]["engines"],
+        workers=config["search"]["engines"],
+        checkpoint=None,
     script:
         "../scripts/search.py"
+
+
+# The evolutionary strategy: a GA over the space on SCOOP workers; its checkpoint is not an
+# output, so Snakemake keeps it when the job fails or is killed and the rerun resumes from it.
+use rule search as search_evolutionary with:
+    output:
+        cv_results=report(
+            "results/search/{model}/cv_results.csv",
+            caption="../report/search_evolutionary.rst",
+            category="Search",
+            subcategory="{model}",
+        ),
+        best_params="results/search/{model}/best_params.json",
+        best_model="results/search/{model}/best_model.joblib",
+        test_scores=report(
+            "results/search/{model}/test_scores.json",
+            caption="../report/search_test_scores.rst",
+            category="Search",
+            subcategory="{model}",
+        ),
+        summary="results/search/{model}/summary.json",
+        logbook=report(
+            "results/search/{model}/logbook.csv",
+            caption="../report/search_evolutionary.rst",
+            category="Evolution",
+            subcategory="{model}",
+        ),
+    wildcard_constraints:
+        model=name_constraint(EVOLUTIONARY_MODELS),
+    conda:
+        "../envs/evolve.yaml"
+    params:
+        spec=search_model_spec,
+        seed=config["seed"],
+        workers=config["evolve"]["workers"],
+        checkpoint="results/checkpoints/search/{model}.pkl",
 
 
 rule leaderboard:

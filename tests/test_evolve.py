@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import pickle
 import signal
@@ -16,11 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evolve_results import comparable
 from evosweep.config import validate
 from evosweep.errors import ConfigError
-from evosweep.evolve import checkpoint, runner, stage
+from evosweep.evolve import checkpoint, launch, stage
 from evosweep.evolve.cache import FitnessCache
 from evosweep.evolve.parallel import ChunkedMap, ScoopNotRunning, plan_chunks
+from evosweep.evolve.spec import build_run
+from evosweep.logs import rule_logger
 from workflow_runner import evosweep_error_lines, snakemake
 
 MODEL = {
@@ -55,7 +57,6 @@ CMA = {
     "checkpoint_every": 4,
     "chunksize": None,
 }
-TIMINGS = ("elapsed", "wall_seconds", "workers", "worker_tasks")
 
 
 @pytest.fixture(scope="module")
@@ -72,50 +73,28 @@ def small_data(tmp_path_factory):
     return root
 
 
-def _log(path: Path) -> logging.Logger:
-    logger = logging.getLogger(f"test-evolve-{path}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    handler = logging.FileHandler(path)
-    logger.handlers = [handler]
-    return logger
-
-
 def run_fs(small_data, out: Path, workers: int, spec=FEATURE_SELECTION, seed=42, mode="scoop"):
     out.mkdir(parents=True, exist_ok=True)
-    return stage.run_problem(
-        "fs",
-        spec,
-        seed,
-        workers,
-        out,
-        out / "ck" / "fs.pkl",
-        _log(out / "run.log"),
-        model=MODEL,
-        best_params_path=small_data / "best_params.json",
-        train=small_data / "train.parquet",
-        dpi=50,
-        map_mode=mode,
-    )
+    with rule_logger(out / "run.log"):
+        return stage.run_problem(
+            "fs",
+            spec,
+            seed,
+            workers,
+            out,
+            out / "ck" / "fs.pkl",
+            model=MODEL,
+            best_params_path=small_data / "best_params.json",
+            train=small_data / "train.parquet",
+            dpi=50,
+            map_mode=mode,
+        )
 
 
 def run_cma(out: Path, workers: int, mode="scoop"):
     out.mkdir(parents=True, exist_ok=True)
-    return stage.run_problem(
-        "cma", CMA, 7, workers, out, out / "ck" / "cma.pkl", _log(out / "run.log"), map_mode=mode
-    )
-
-
-def comparable(out: Path) -> dict:
-    """The outputs minus timings and worker counts."""
-    best = {
-        k: v for k, v in json.loads((out / "best.json").read_text()).items() if k not in TIMINGS
-    }
-    logbook = pd.read_csv(out / "logbook.csv").drop(columns=["elapsed"])
-    files = {"best": best, "logbook": logbook.to_dict("list")}
-    if (out / "pareto.csv").exists():
-        files["pareto"] = (out / "pareto.csv").read_text()
-    return files
+    with rule_logger(out / "run.log"):
+        return stage.run_problem("cma", CMA, 7, workers, out, out / "ck" / "cma.pkl", map_mode=mode)
 
 
 @pytest.fixture(scope="module")
@@ -149,36 +128,49 @@ def test_serial_map_matches_scoop(reference_runs, tmp_path):
     assert comparable(tmp_path / "serial") == comparable(reference_runs / "cma2")
 
 
-def test_cheap_batches_stay_in_the_master_under_scoop(tmp_path):
+def test_cheap_batches_stay_in_the_master_in_every_generation(monkeypatch):
     """The default Rastrigin problem's batches (1000 genomes, about 40 us each) are cheaper than
-    a round trip: under 2 real SCOOP workers every one is evaluated in the master, including
-    the first ones, while the second worker is still starting."""
-    spec = CMA | {"dimensions": 50, "lambda": 1000, "generations": 5, "checkpoint_every": 10}
-    out = tmp_path / "rastrigin"
-    best = stage.run_problem(
-        "cma", spec, 7, 2, out, out / "ck.pkl", _log(tmp_path / "run.log"), map_mode="scoop"
-    )
-    assert best["workers"] == 2
-    assert best["evaluations"] == 5 * 1000
-    assert best["worker_tasks"] == 0
+    a round trip: with 2 workers every generation is evaluated in the master, including the
+    first, whose first genome pays the one-off costs while a second worker may still be
+    starting. The costs are given, not timed, so the outcome does not depend on the host."""
+    from evosweep.evolve import parallel
+
+    calls = []
+
+    def fake_chunk(spec, genomes):
+        calls.append(len(genomes))
+        seconds = 5e-4 if len(calls) == 1 else 4e-5 * len(genomes)  # one-off costs first
+        return [(float(sum(g)),) for g in genomes], seconds
+
+    monkeypatch.setattr(parallel, "evaluate_chunk", fake_chunk)
+    mapper = ChunkedMap("pool", workers=2)
+    try:
+        for generation in range(5):
+            genomes = [[i, generation] for i in range(1000)]
+            results = mapper({"objective": "fake"}, genomes)
+            assert results == [(float(i + generation),) for i in range(1000)]
+        assert mapper.workers == 2
+        # Warm-up and two timed probes, then every genome of every generation in the master.
+        assert calls == [1, 1, 1, 997] + [1000] * 4
+        assert mapper.tasks_sent == 0
+    finally:
+        mapper.close()
 
 
 def _spec_for(small_data, out: Path, workers: int) -> Path:
     """The run file the launcher would write, for launching SCOOP by hand."""
-    best_params = stage.load_best_params(small_data / "best_params.json")
-    train = small_data / "train.parquet"
-    run = {
-        "name": "fs",
-        "problem": stage.problem_settings(LONG_RUN),
-        "objective": stage.objective_spec(FEATURE_SELECTION, 42, MODEL, best_params, train),
-        "seed": 42,
-        "inputs": stage._inputs(train),
-        "checkpoint": str(out / "ck" / "fs.pkl"),
-        "workers": workers,
-        "result": str(out / "unused.pkl"),
-    }
+    run = build_run(
+        "fs",
+        LONG_RUN,
+        42,
+        workers,
+        out / "ck" / "fs.pkl",
+        model=MODEL,
+        best_params=stage.load_best_params(small_data / "best_params.json"),
+        train=small_data / "train.parquet",
+    )
     path = out / "run.json"
-    path.write_text(json.dumps(run))
+    run.write(path)
     return path
 
 
@@ -202,8 +194,8 @@ def _kill_scoop_run_with_sigkill(small_data, tmp_path) -> None:
     """Like a node failure: master and workers die at once."""
     spec_path = _spec_for(small_data, tmp_path, 2)
     process = subprocess.Popen(
-        runner.scoop_command(spec_path, 2),
-        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
+        launch.origin_command(spec_path, tmp_path / "unused.pkl", 2),
+        env=dict(os.environ, PYTHONPATH=str(launch.SRC_DIR)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -216,16 +208,17 @@ def _kill_scoop_run_with_sigkill(small_data, tmp_path) -> None:
 def _terminate_rule_with_sigterm(small_data, tmp_path) -> None:
     """Like a Slurm time limit: SIGTERM to the rule's process, which must end SCOOP's tree."""
     code = (
-        "import json, logging, sys; from pathlib import Path; from evosweep.evolve import stage\n"
-        f"logging.basicConfig(filename={str(tmp_path / 'term.log')!r}, level=logging.INFO)\n"
-        f"stage.run_problem('fs', {LONG_RUN!r}, 42, 2, Path({str(tmp_path)!r}), "
-        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), logging.getLogger('t'), model={MODEL!r}, "
+        "from pathlib import Path; from evosweep.evolve import stage\n"
+        "from evosweep.logs import rule_logger\n"
+        f"with rule_logger({str(tmp_path / 'term.log')!r}):\n"
+        f"    stage.run_problem('fs', {LONG_RUN!r}, 42, 2, Path({str(tmp_path)!r}), "
+        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), model={MODEL!r}, "
         f"best_params_path={str(small_data / 'best_params.json')!r}, "
         f"train={str(small_data / 'train.parquet')!r}, dpi=50)\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code],
-        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
+        env=dict(os.environ, PYTHONPATH=str(launch.SRC_DIR)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -282,15 +275,15 @@ def test_checkpoint_of_another_config_is_ignored(small_data, reference_runs, tmp
 def test_scoop_map_outside_scoop_fails_clearly(tmp_path):
     with pytest.raises(ScoopNotRunning, match=r"not started by `python -m scoop`"):
         ChunkedMap("scoop", workers=2)
-    run = {"name": "x", "problem": stage.problem_settings(CMA), "workers": 2}
-    run |= {"objective": {"objective": "sphere", "dimensions": 2}, "seed": 1, "inputs": {}}
-    run |= {"checkpoint": str(tmp_path / "x.pkl"), "result": str(tmp_path / "result.pkl")}
-    (tmp_path / "run.json").write_text(json.dumps(run))
+    build_run("x", CMA | {"objective": "sphere", "dimensions": 2}, 1, 2, tmp_path / "x.pkl").write(
+        tmp_path / "run.json"
+    )
+    command = [sys.executable, str(launch.SCOOP_MAIN), "--spec", str(tmp_path / "run.json")]
     result = subprocess.run(
-        [sys.executable, str(runner.SCOOP_MAIN), "--spec", str(tmp_path / "run.json")],
+        [*command, "--result", str(tmp_path / "result.pkl")],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(runner.SRC_DIR)),
+        env=dict(os.environ, PYTHONPATH=str(launch.SRC_DIR)),
     )
     assert result.returncode == 2
     assert "python -m scoop -n N" in result.stderr and "--map serial" in result.stderr
@@ -418,5 +411,5 @@ def test_workflow_stops_on_a_bad_problem_before_any_job(tmp_path):
     assert result.returncode != 0
     assert evosweep_error_lines(result) == [
         "evosweep: config error at evolve.problems.p.population: nsga2 needs a population "
-        "divisible by 4 (DEAP's selTournamentDCD), got 6 (fix config/config.yaml)"
+        f"divisible by 4 (DEAP's selTournamentDCD), got 6 (fix {tmp_path / 'config.yaml'})"
     ]

@@ -1,13 +1,11 @@
 """Search stage with real engines: reproducibility, lost engines, config errors before fits."""
 
 import json
-import os
-import signal
-import threading
 
 import pandas as pd
 import pytest
 
+from engine_faults import EngineKiller, hanging_on_victim
 from evosweep import search
 from evosweep.data import prepare, write
 from evosweep.errors import ConfigError
@@ -42,7 +40,7 @@ def _without_timings(path):
 def test_one_and_two_engines_give_identical_results(digits, tmp_path):
     train, test = digits
     for n in (1, 2):
-        search.run("svc", SPEC, 42, train, test, tmp_path / str(n), n_engines=n)
+        search.run("svc", SPEC, 42, train, test, tmp_path / str(n), workers=n)
     pd.testing.assert_frame_equal(
         _without_timings(tmp_path / "1" / "cv_results.csv"),
         _without_timings(tmp_path / "2" / "cv_results.csv"),
@@ -58,7 +56,7 @@ def test_one_and_two_engines_give_identical_results(digits, tmp_path):
     assert (tmp_path / "2" / "plots" / "heatmap.png").stat().st_size > 0
 
 
-def test_search_completes_when_an_engine_is_killed(digits):
+def test_search_completes_when_an_engine_is_killed(digits, tmp_path):
     from evosweep.data import read_split
     from evosweep.engines import engine_cluster
 
@@ -66,13 +64,13 @@ def test_search_completes_when_an_engine_is_killed(digits):
     spec = dict(SPEC, space={"C": {"logspace": [-1, 2, 4]}, "gamma": {"logspace": [-4, -2, 4]}})
     grid_search = search.make_search("svc", spec, 42)
     with engine_cluster(2, slurm=False) as engines:
-        victim = engines.engine_pids()[0]
-        killer = threading.Timer(1.0, os.kill, (victim, signal.SIGKILL))
-        killer.start()
-        grid_search.n_jobs = 2
-        with engines.joblib_backend():
-            progress = search.fit_search(grid_search, features, labels)
-        killer.join()
+        # Killed while it runs a fit (each engine gets one of the first batches).
+        killer = EngineKiller(engines.engine_pids()[0], tmp_path)
+        estimator = grid_search.estimator
+        hanging = hanging_on_victim(type(estimator), killer.pid, killer.fifo)
+        grid_search.estimator = hanging(**estimator.get_params())
+        progress = search.fit_search(grid_search, features, labels, engines)
+        assert killer.join() == "fit"
         assert len(engines.client.ids) == 1  # the other engine finished the search
     assert progress.done == progress.total == 48
     assert len(grid_search.cv_results_["params"]) == 16
@@ -124,7 +122,8 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     lines = evosweep_error_lines(result)
     assert lines == [
         "evosweep: config error at search.models.svc_iris.space.C: {uniform: [0.1, 10]} is a "
-        "distribution; a grid needs a list, logspace, linspace or range"
+        "distribution; a grid needs a list, logspace, linspace or range "
+        f"(fix {tmp_path / 'config.yaml'})"
     ]
     assert not (tmp_path / "results").exists()
 

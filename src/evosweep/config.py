@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 # a config that already passed is taken from the cache (validate_cached) without them.
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
-CONFIG_FILE_HINT = "config/config.yaml"
 
 
 @functools.cache
@@ -50,30 +49,30 @@ def key_path(path) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def _describe(error: ValidationError) -> str:
-    """Turn a jsonschema error into 'where: what was expected'."""
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """Turn a jsonschema error into (where, what was expected)."""
     where = key_path(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         unexpected = sorted(set(error.instance) - set(allowed))
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        return f"{where}: unknown key {', '.join(map(repr, unexpected))}{hint}"
+        return where, f"unknown key {', '.join(map(repr, unexpected))}{hint}"
     if error.validator == "required":
-        return f"{where}: missing required key ({error.message})"
+        return where, f"missing required key ({error.message})"
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"{where}: expected {expected}, got {error.instance!r}"
+        return where, f"expected {expected}, got {error.instance!r}"
     if error.validator == "pattern" and "description" in schema:
-        return f"{where}: {error.instance!r} is not valid; expected {schema['description']}"
+        return where, f"{error.instance!r} is not valid; expected {schema['description']}"
     if error.validator == "pattern":
-        return f"{where}: {error.instance!r} is not a valid name (letters, digits, _)"
+        return where, f"{error.instance!r} is not a valid name (letters, digits, _)"
     if error.validator == "enum":
         options = ", ".join(map(repr, error.validator_value))
-        return f"{where}: {error.instance!r} is not one of {options}"
+        return where, f"{error.instance!r} is not one of {options}"
     if error.validator == "oneOf" and "description" in schema:
-        return f"{where}: {error.instance!r} is not valid; expected {schema['description']}"
+        return where, f"{error.instance!r} is not valid; expected {schema['description']}"
     if error.validator in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bounds = {
             "minimum": ">=",
@@ -82,23 +81,24 @@ def _describe(error: ValidationError) -> str:
             "exclusiveMaximum": "<",
         }
         op = bounds[error.validator]
-        return f"{where}: {error.instance!r} is out of range; expected a value {op} {error.validator_value}"
-    return f"{where}: {error.message}"
+        return (
+            where,
+            f"{error.instance!r} is out of range; expected a value {op} {error.validator_value}",
+        )
+    return where, f"{error.message}"
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:
     """Validate `config` in place against the schema, filling defaults; raise ConfigError."""
     schema = schema if schema is not None else load_schema()
     if not isinstance(config, dict):
-        raise ConfigError(
-            f"config error: the configuration must be a mapping (fix {CONFIG_FILE_HINT})"
-        )
+        raise ConfigError("(top level)", "the configuration must be a mapping")
     from jsonschema.exceptions import best_match
 
     validator = _default_filling_validator()(schema)
     error = best_match(validator.iter_errors(config), key=_relevance)
     if error is not None:
-        raise ConfigError(f"config error at {_describe(error)} (fix {CONFIG_FILE_HINT})")
+        raise ConfigError(*_describe(error))
     check_references(config)
     return config
 
@@ -110,64 +110,77 @@ def _relevance(error: ValidationError):
 
 def check_references(config: dict) -> None:
     """Cross-references the schema cannot express."""
-    datasets = config.get("datasets", {})
+    datasets = config["datasets"]
     for name, spec in datasets.items():
         source = spec["source"]
         if (
             source.startswith(("csv:", "parquet:"))
-            and not spec.get("unsupervised")
+            and not spec["unsupervised"]
             and "target" not in spec
         ):
             raise ConfigError(
-                f"config error at datasets.{name}.target: a {source.split(':')[0]} source needs "
-                f"'target' naming its label column (or unsupervised: true)"
+                f"datasets.{name}.target",
+                f"a {source.split(':')[0]} source needs "
+                f"'target' naming its label column (or unsupervised: true)",
             )
-    models = config.get("search", {}).get("models", {})
+    models = config["search"]["models"]
     for name, spec in models.items():
         if spec["dataset"] not in datasets:
             raise ConfigError(
-                f"config error at search.models.{name}.dataset: unknown dataset {spec['dataset']!r}; "
-                f"defined datasets: {', '.join(sorted(datasets))}"
+                f"search.models.{name}.dataset",
+                f"unknown dataset {spec['dataset']!r}; "
+                f"defined datasets: {', '.join(sorted(datasets))}",
             )
     check_scaling(config)
-    problems = config.get("evolve", {}).get("problems", {})
+    problems = config["evolve"]["problems"]
     for name, spec in problems.items():
-        model = spec.get("model")
+        model = spec["model"]
         if spec["objective"] == "feature_selection" and model is None:
             raise ConfigError(
-                f"config error at evolve.problems.{name}.model: feature selection needs 'model', "
-                f"the search model whose best parameters score each feature subset"
+                f"evolve.problems.{name}.model",
+                "feature selection needs 'model', "
+                "the search model whose best parameters score each feature subset",
             )
         if model is not None and model not in models:
             raise ConfigError(
-                f"config error at evolve.problems.{name}.model: unknown search model {model!r}; "
-                f"defined models: {', '.join(sorted(models)) or 'none'}"
+                f"evolve.problems.{name}.model",
+                f"unknown search model {model!r}; "
+                f"defined models: {', '.join(sorted(models)) or 'none'}",
             )
 
 
 def check_scaling(config: dict) -> None:
-    report = config.get("report", {})
+    report = config["report"]
     for key, section, kind in (
         ("scaling_model", ("search", "models"), "search model"),
         ("scaling_problem", ("evolve", "problems"), "evolution problem"),
     ):
-        name = report.get(key)
-        defined = config.get(section[0], {}).get(section[1], {})
+        name = report[key]
+        defined = config[section[0]][section[1]]
         if name is not None and name not in defined:
             raise ConfigError(
-                f"config error at report.{key}: unknown {kind} {name!r}; "
-                f"defined: {', '.join(sorted(defined)) or 'none'}"
+                f"report.{key}",
+                f"unknown {kind} {name!r}; defined: {', '.join(sorted(defined)) or 'none'}",
             )
-    model = report.get("scaling_model")
+    model = report["scaling_model"]
     if model is not None and defined_strategy(config, model) == "evolutionary":
         raise ConfigError(
-            f"config error at report.scaling_model: {model!r} is evolutionary; the scaling "
-            f"study times an ipyparallel search, pick a grid, random or halving model"
+            "report.scaling_model",
+            f"{model!r} is evolutionary; the scaling "
+            f"study times an ipyparallel search, pick a grid, random or halving model",
         )
 
 
 def defined_strategy(config: dict, model: str) -> str:
-    return config["search"]["models"][model].get("strategy", "grid")
+    return config["search"]["models"][model]["strategy"]
+
+
+def with_fix_hint(error: Exception, config_files) -> str:
+    """The error's line; a config error also names the config file(s) in use."""
+    if not isinstance(error, ConfigError):
+        return str(error)
+    files = " and ".join(str(f) for f in config_files) or "the config passed with --config"
+    return f"{error} (fix {files})"
 
 
 def select(config: dict, *keys: str) -> Any:

@@ -14,15 +14,16 @@ directory and cluster id under a fresh temporary directory, so concurrent jobs n
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import signal
-import socket
 import stat
 import sys
 import tempfile
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
 from traitlets import List, Unicode
 from traitlets.config import Config
 
-log = logging.getLogger("evosweep")
+from evosweep import allocation
+
+log = logging.getLogger(__name__)
 
 # The controller's heartbeat period (ms). Registration completes on a heartbeat, so
 # ipyparallel's default (3000 ms) makes 2 engines take 6.5 s; 250 ms brings it under 3 s
@@ -53,11 +56,21 @@ SRUN_STEP_EXIT_SECONDS = 30
 # exits 1 (silently: its stderr is rerouted to the client). On Slurm the engines' srun step
 # then ends FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
 # Passed as `python -c` so the engines need nothing but ipyparallel (no evosweep import).
+# GUARD (below) comes first: an engine exits when the process that owns the cluster is gone
+# (same host) or when the controller's heart monitor stops pinging (any node).
 ENGINE_MAIN = """\
 from ipyparallel.engine import app
 
+watch_owner(lambda: leave("the process that owns this cluster is gone"), strict=False)
+
 
 class IPEngine(app.IPEngine):
+    def load_connection_file(self):
+        super().load_connection_file()
+        if os.environ.get(OWNER_VARIABLE):
+            info = self.connection_info
+            watch_heartbeat(f"{info['interface']}:{info['hb_ping']}", self.curve_serverkey)
+
     def start(self):
         try:
             super().start()
@@ -68,7 +81,172 @@ class IPEngine(app.IPEngine):
 
 IPEngine.launch_instance()
 """
-ENGINE_CMD = [sys.executable, "-c", ENGINE_MAIN]
+
+# Seconds without a ping from the controller's heart monitor (every HEARTBEAT_MS) after which
+# an engine counts its controller as gone and exits: twice the controller's own verdict on an
+# engine (HEARTBEAT_MISSES beats). Polled on a zmq socket in a thread of its own, so a task
+# that holds the engine's main thread cannot delay it.
+CONTROLLER_LOST_SECONDS = 10
+OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
+CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
+OWNER_FILE = "owner.json"
+WORKDIR_PREFIX = "evosweep-ipp-"
+LOOPBACK = "127.0.0.1"
+
+# Source that starts the controller's and the engines' programs: the owner's identity (host,
+# boot, pid, start time: a pid alone may be reused), a thread that calls back when the owner
+# exits (a pidfd: no polling), and one that does when the controller stops pinging.
+GUARD = f"""\
+import json
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+OWNER_VARIABLE = {OWNER_VARIABLE!r}
+CONTROLLER_LOST_SECONDS = {CONTROLLER_LOST_SECONDS}
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
+
+
+def start_ticks(pid):
+    try:
+        with open(f"/proc/{{pid}}/stat") as file:
+            return int(file.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def identity(pid):
+    return {{"host": socket.gethostname(), "boot": boot_id(), "pid": pid,
+            "start": start_ticks(pid)}}
+
+
+def on_this_host(owner):
+    return owner.get("host") == socket.gethostname() and owner.get("boot") == boot_id()
+
+
+def is_running(owner):
+    return start_ticks(owner["pid"]) == owner["start"]
+
+
+def leave(reason):
+    sys.__stderr__.write(f"evosweep: {{reason}}; exiting\\n")
+    sys.__stderr__.flush()
+    os._exit(1)
+
+
+def watch_owner(on_gone, strict):
+    # strict: the owner must be visible (a process on its host); else (an engine, maybe on
+    # another node or in another pid namespace) an invisible owner leaves it to the heartbeat.
+    text = os.environ.get(OWNER_VARIABLE)
+    if not text:
+        return
+    owner = json.loads(text)
+    if not on_this_host(owner):
+        return
+    try:
+        pidfd = os.pidfd_open(owner["pid"])
+    except ProcessLookupError:
+        pidfd = None
+    except (AttributeError, OSError):  # no pidfd before Linux 5.3: poll instead
+        pidfd = -1
+    if pidfd is None or not is_running(owner):
+        if strict:
+            on_gone()
+        return
+
+    def wait():
+        if pidfd >= 0:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+            poller.poll()
+        else:
+            while is_running(owner):
+                time.sleep(1)
+        on_gone()
+
+    threading.Thread(target=wait, name="evosweep-owner", daemon=True).start()
+
+
+def watch_heartbeat(url, serverkey):
+    def wait():
+        import zmq
+
+        pings = zmq.Context().socket(zmq.SUB)
+        pings.linger = 0
+        if serverkey:
+            pings.curve_publickey, pings.curve_secretkey = zmq.curve_keypair()
+            pings.curve_serverkey = serverkey
+        pings.subscribe(b"")
+        pings.connect(url)
+        while pings.poll(CONTROLLER_LOST_SECONDS * 1000):
+            pings.recv_multipart()
+        leave(f"no heartbeat from the controller for {{CONTROLLER_LOST_SECONDS}} s")
+
+    threading.Thread(target=wait, name="evosweep-heartbeat", daemon=True).start()
+
+"""
+
+# The controller program: ipyparallel's ipcontroller with a per-cluster HMAC key set in the
+# process (never on a command line: ipyparallel drops the signature when CURVE is on unless a
+# key is configured, and the key is what authenticates every message before it is unpickled),
+# children that die with it, and an exit (removing the cluster's directory) when the owner is.
+CONTROLLER_MAIN = f"""\
+import ctypes
+import multiprocessing
+import secrets
+import shutil
+import signal
+
+from ipyparallel.controller.app import IPController
+from traitlets.config import Config
+
+PR_SET_PDEATHSIG = 1
+libc = ctypes.CDLL(None, use_errno=True)
+forking = [os.getpid()]
+
+
+def remember_parent():
+    forking[0] = os.getpid()
+
+
+def die_with_parent():
+    # schedulers and the heart monitor are forked children: SIGKILL them when we die
+    libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
+    if os.getppid() != forking[0]:
+        os._exit(1)
+
+
+def owner_gone():
+    for child in multiprocessing.active_children():
+        child.kill()
+    directory = os.environ.get({CLUSTER_DIR_VARIABLE!r})
+    if directory and os.path.exists(os.path.join(directory, {OWNER_FILE!r})):
+        shutil.rmtree(directory, ignore_errors=True)
+    leave("the process that owns this cluster is gone")
+
+
+os.register_at_fork(before=remember_parent, after_in_child=die_with_parent)
+watch_owner(owner_gone, strict=True)
+config = Config()
+config.Session.key = secrets.token_hex(32).encode("ascii")
+IPController.launch_instance(config=config)
+"""
+ENGINE_CMD = [sys.executable, "-c", GUARD + ENGINE_MAIN]
+CONTROLLER_CMD = [sys.executable, "-c", GUARD + CONTROLLER_MAIN]
+
+# The owner's side of GUARD: the same functions, from the same source.
+_guard = types.ModuleType("evosweep_cluster_guard")
+exec(compile(GUARD, "<evosweep cluster guard>", "exec"), _guard.__dict__)
 
 
 class EngineStartError(RuntimeError):
@@ -138,46 +316,36 @@ class _ViewBackend(IPythonParallelBackend):
     MIN_IDEAL_BATCH_DURATION = 1.0
     supports_timeout = True  # retrieve_result honours Parallel(timeout=...)
 
+    def __init__(self, view, observer=None, **kwargs):
+        super().__init__(view=view, **kwargs)
+        # Told of each Parallel call, each batch's calls and each finished batch (progress).
+        self.observer = observer
+
     def effective_n_jobs(self, n_jobs):
         # The stock backend answers len(view), which is 1 for a 1-engine cluster.
         return joblib_jobs(len(self._view))
 
+    def start_call(self):
+        if self.observer is not None:
+            self.observer.start_call()
+
     def submit(self, func, callback=None):
+        observer = self.observer
+        if observer is not None:
+            observer.submitted(func.items)
         batch = _Batch(self._view, func, retries=max(1, len(self._view)))
-        if callback is not None:
-            batch.future.add_done_callback(callback)
+
+        def done(future):
+            if callback is not None:
+                callback(future)
+            if observer is not None:
+                observer.completed(len(func))
+
+        batch.future.add_done_callback(done)
         return batch
 
     def retrieve_result(self, batch, timeout=None):
         return batch.get(timeout)
-
-
-def slurm_tasks(tasks: int | None = None) -> int:
-    """The job's task count: `tasks` when the caller knows it (snakemake's slurm-jobstep plugin
-    strips SLURM_NTASKS from the rule's environment), else SLURM_NTASKS."""
-    return int(tasks) if tasks else int(os.environ.get("SLURM_NTASKS", "1"))
-
-
-def in_slurm_allocation(tasks: int | None = None) -> bool:
-    """True inside a Slurm job with more than one task (engines then go through srun)."""
-    return bool(os.environ.get("SLURM_JOB_ID")) and slurm_tasks(tasks) > 1
-
-
-def _batch_host_address() -> str:
-    """The address engines on other nodes can reach: the batch host's, never all interfaces."""
-    host = socket.gethostname()
-    try:
-        return socket.gethostbyname(host)
-    except OSError:
-        return "127.0.0.1"
-
-
-def _cpus_per_engine(slurm: bool, cpus_per_task: int | None) -> int:
-    if cpus_per_task:
-        return int(cpus_per_task)
-    if slurm:
-        return int(os.environ.get("SLURM_CPUS_PER_TASK", "1"))
-    return 1
 
 
 @contextlib.contextmanager
@@ -224,18 +392,44 @@ class EngineCluster:
         return joblib_jobs(self.n_engines)
 
     @contextlib.contextmanager
-    def joblib_backend(self):
-        """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view."""
+    def joblib_backend(self, observer=None):
+        """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view;
+        `observer` (e.g. a search's progress) hears of every Parallel call and batch."""
         from joblib import parallel_config, register_parallel_backend
 
         view = self.view
-        register_parallel_backend(BACKEND_NAME, lambda **kwargs: _ViewBackend(view=view, **kwargs))
+        register_parallel_backend(
+            BACKEND_NAME, lambda **kwargs: _ViewBackend(view=view, observer=observer, **kwargs)
+        )
         with parallel_config(backend=BACKEND_NAME, n_jobs=self.parallel_jobs):
             yield self
 
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (for tests that kill one)."""
         return self.client[:].apply_sync(os.getpid)
+
+
+def _write_owner(workdir: Path, owner: dict) -> None:
+    """Record who owns `workdir`, atomically, so a later run can tell a stale one."""
+    partial = workdir / f".{OWNER_FILE}"
+    partial.write_text(json.dumps(owner))
+    partial.rename(workdir / OWNER_FILE)
+
+
+def _remove_stale_workdirs(parent: Path) -> None:
+    """Remove cluster directories (keys, logs) left by owners on this host that are gone,
+    e.g. killed with SIGKILL together with their controller."""
+    for candidate in parent.glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            if candidate.stat().st_uid != os.getuid():
+                continue
+            owner = json.loads((candidate / OWNER_FILE).read_text())
+            stale = _guard.on_this_host(owner) and not _guard.is_running(owner)
+        except (OSError, ValueError, LookupError, TypeError, AttributeError):
+            continue  # not ours, being created, or from an older version
+        if stale:
+            log.info("removing %s, left by process %s", candidate, owner.get("pid"))
+            shutil.rmtree(candidate, ignore_errors=True)
 
 
 def _engine_logs(profile_dir: Path) -> list[Path]:
@@ -262,6 +456,7 @@ def engine_cluster(
     keep_logs_in: str | Path | None = None,
     tasks: int | None = None,
     cpus_per_task: int | None = None,
+    protect: bool = True,
 ):
     """Start a private cluster of `n_engines` engines, yield an EngineCluster, always stop it.
 
@@ -269,26 +464,45 @@ def engine_cluster(
     slurm: force (True) or forbid (False) srun engines; default: detect the allocation.
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
+    protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
     """
-    slurm = in_slurm_allocation(tasks) if slurm is None else slurm
+    slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
-        n_engines = slurm_tasks(tasks) if slurm else 1
-    workdir = Path(tempfile.mkdtemp(prefix="evosweep-ipp-", dir=os.environ.get("TMPDIR")))
+        n_engines = allocation.slurm_tasks(tasks) if slurm else 1
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=os.environ.get("TMPDIR")))
+    owner = _guard.identity(os.getpid())
+    _write_owner(workdir, owner)
+    _remove_stale_workdirs(workdir.parent)
     profile_dir = workdir / "profile"
     for sub in ("security", "log", "pid", "startup"):
         (profile_dir / sub).mkdir(parents=True, exist_ok=True)
     (profile_dir / "security").chmod(stat.S_IRWXU)
-    cpus = _cpus_per_engine(slurm, cpus_per_task)
+    cpus = allocation.cpus_per_worker(cpus_per_task)
     engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
     config = Config()
     # Engines (local processes or the srun step, which exports its environment to the tasks)
     # get this environment; their BLAS pools then match their share of the cores.
     config.EngineLauncher.environment = engine_env
     config.EngineLauncher.engine_cmd = ENGINE_CMD
+    config.LocalControllerLauncher.controller_cmd = CONTROLLER_CMD
+    controller_args = [
+        f"--HeartMonitor.period={HEARTBEAT_MS}",
+        f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
+    ]
+    if protect:
+        # The keys are made by the controller and reach the client and engines through the
+        # 0600 connection files (engines: $IPP_CONNECTION_INFO); none is on a command line.
+        controller_args.append("--IPController.enable_curve=True")
+        owner_text = json.dumps(owner)
+        engine_env[OWNER_VARIABLE] = owner_text
+        config.LocalControllerLauncher.environment = {
+            OWNER_VARIABLE: owner_text,
+            CLUSTER_DIR_VARIABLE: str(workdir),
+        }
     kwargs = {}
     if slurm:
         kwargs["engine_launcher_class"] = SrunEngineSetLauncher
-        address = _batch_host_address()
+        address = allocation.cluster_address()
         # One step, one engine per task, each engine bound to its task's cpus; an engine
         # that exits must not take the others down.
         config.SrunEngineSetLauncher.mpi_args = [
@@ -297,17 +511,20 @@ def engine_cluster(
             "--exact",
         ]
     else:
-        address = "127.0.0.1"
+        address = LOOPBACK
+    # Only the engines' sockets listen on `address`; the client (this process, on the
+    # controller's host) and the controller's internal monitor stay on loopback.
+    controller_args += [
+        f"--IPController.engine_ip={address}",
+        f"--IPController.client_ip={LOOPBACK}",
+        f"--IPController.monitor_ip={LOOPBACK}",
+    ]
     cluster = ipp.Cluster(
         n=n_engines,
         profile_dir=str(profile_dir),
         cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-        controller_ip=address,
         controller_location=address,
-        controller_args=[
-            f"--HeartMonitor.period={HEARTBEAT_MS}",
-            f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
-        ],
+        controller_args=controller_args,
         engine_timeout=max(30, int(timeout)),
         shutdown_atexit=True,
         load_profile=False,

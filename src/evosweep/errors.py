@@ -6,7 +6,14 @@ class EvosweepError(Exception):
 
 
 class ConfigError(EvosweepError):
-    """A value in the configuration is wrong."""
+    """A value in the configuration is wrong: `where` is its key path, `message` what to fix.
+
+    The config file(s) in use are named by whoever knows them (the Snakefile), not here."""
+
+    def __init__(self, where: str, message: str):
+        self.where = where
+        self.message = message
+        super().__init__(f"config error at {where}: {message}")
 
 
 class DataError(EvosweepError):

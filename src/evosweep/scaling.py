@@ -15,13 +15,13 @@ from pathlib import Path
 COLUMNS = ["stage", "name", "workers", "wall_seconds", "speedup", "efficiency", "evaluations"]
 
 
-def time_search(model: str, spec: dict, seed: int, train, test, workers: int, log, **cluster):
+def time_search(model: str, spec: dict, seed: int, train, test, workers: int, **cluster):
     """Wall time of the full search of `model` on `workers` engines (outputs discarded)."""
     from evosweep.search import run
 
     with tempfile.TemporaryDirectory(prefix="evosweep-scaling-") as scratch:
         started = time.perf_counter()
-        summary = run(model, spec, seed, train, test, scratch, workers, log, **cluster)
+        summary = run(model, spec, seed, train, test, scratch, workers, **cluster)
         wall = time.perf_counter() - started
     return {
         "stage": "search",
@@ -32,7 +32,7 @@ def time_search(model: str, spec: dict, seed: int, train, test, workers: int, lo
     }
 
 
-def time_evolution(problem: str, spec: dict, seed: int, workers: int, log, **inputs):
+def time_evolution(problem: str, spec: dict, seed: int, workers: int, **inputs):
     """Wall time of a fresh run of `problem` on `workers` SCOOP workers (never resumed)."""
     from evosweep.evolve.stage import run_problem
 
@@ -45,7 +45,6 @@ def time_evolution(problem: str, spec: dict, seed: int, workers: int, log, **inp
             workers,
             Path(scratch) / "out",
             Path(scratch) / "checkpoint.pkl",
-            log,
             **inputs,
         )
         wall = time.perf_counter() - started
@@ -54,7 +53,7 @@ def time_evolution(problem: str, spec: dict, seed: int, workers: int, log, **inp
         "name": problem,
         "workers": workers,
         "wall_seconds": wall,
-        "evaluations": best.get("evaluations"),
+        "evaluations": best["evaluations"],
     }
 
 

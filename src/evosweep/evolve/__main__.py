@@ -1,7 +1,7 @@
-"""Entry point of one evolution run.
+"""Entry point of one evolution run (the SCOOP origin).
 
-    python -m scoop -n 2 src/evosweep/evolve/__main__.py --spec RUN.json   # SCOOP workers
-    python -m evosweep.evolve --spec RUN.json --map serial                  # no SCOOP
+    python -m scoop -n 2 src/evosweep/evolve/__main__.py --spec RUN.json --result OUT.pkl
+    python -m evosweep.evolve --spec RUN.json --result OUT.pkl --map serial   # no SCOOP
 
 SCOOP imports this file on every worker, so nothing below runs unless it is the main program.
 """
@@ -16,31 +16,29 @@ from evosweep.evolve import parallel  # noqa: F401
 
 
 def main(argv=None) -> int:
-    import json
-
     from evosweep.errors import EvosweepError
+    from evosweep.evolve.generations import evolve
     from evosweep.evolve.parallel import MODES, ChunkedMap
-    from evosweep.evolve.runner import evolve
+    from evosweep.evolve.spec import RunSpec
 
     parser = argparse.ArgumentParser(prog="evosweep.evolve", description=__doc__)
     parser.add_argument("--spec", required=True, help="run specification (JSON)")
+    parser.add_argument("--result", required=True, help="where the result is pickled")
     parser.add_argument("--map", choices=MODES, default="scoop", help="evaluation backend")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    log = logging.getLogger("evosweep.evolve")
-    with open(args.spec) as handle:
-        run = json.load(handle)
+    run = RunSpec.read(args.spec)
     try:
-        mapper = ChunkedMap(args.map, run["workers"], run["problem"].get("chunksize"))
+        mapper = ChunkedMap(args.map, run.workers, run.problem.get("chunksize"))
     except EvosweepError as error:
-        log.error("%s", error)
+        logging.getLogger("evosweep.evolve").error("%s", error)
         return 2
     try:
-        result = evolve(run, mapper, log)
+        result = evolve(run, mapper)
     finally:
         mapper.close()
-    result.update(workers=mapper.workers, map=args.map, worker_tasks=mapper.tasks_sent)
-    with open(run["result"], "wb") as handle:
+    result.workers, result.map, result.worker_tasks = mapper.workers, args.map, mapper.tasks_sent
+    with open(args.result, "wb") as handle:
         pickle.dump(result, handle)
     return 0
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
 from pathlib import Path
 
 FORMAT_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(spec: dict) -> str:
@@ -34,7 +37,7 @@ def save(path: str | Path, state: dict) -> None:
         os.close(directory)
 
 
-def load(path: str | Path, expected_fingerprint: str, log) -> dict | None:
+def load(path: str | Path, expected_fingerprint: str) -> dict | None:
     """The saved state if it matches this run's configuration, else None (with a log line)."""
     path = Path(path)
     if not path.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TIMING_KEYS = ("elapsed", "wall_seconds")
+from evosweep.evolve.spec import RunResult
 
 
 def write_json(path: str | Path, data) -> None:
@@ -13,46 +13,40 @@ def write_json(path: str | Path, data) -> None:
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
 
-def logbook_frame(result: dict):
+def logbook_frame(result: RunResult):
     import pandas as pd
 
-    return pd.DataFrame(result["logbook"])
+    return pd.DataFrame(result.logbook)
 
 
-def write_logbook(result: dict, path: str | Path) -> None:
+def write_logbook(result: RunResult, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     logbook_frame(result).to_csv(path, index=False, float_format="%.10g")
 
 
-def best_entry(result: dict) -> tuple[list, tuple]:
-    """The hall-of-fame solution; on a Pareto front, the one with the best first objective."""
-    weights = result["weights"]
-    return max(result["hall"], key=lambda entry: entry[1][0] * weights[0])
-
-
-def best_summary(name: str, problem: dict, result: dict, solution) -> dict:
-    _, fitness = best_entry(result)
+def best_summary(name: str, problem: dict, result: RunResult, solution) -> dict:
+    _, fitness = result.best()
     return {
         "problem": name,
         "algorithm": problem["algorithm"],
         "solution": solution,
-        "fitness": dict(zip(result["objective_names"], map(float, fitness), strict=True)),
+        "fitness": dict(zip(result.objective_names, map(float, fitness), strict=True)),
         "generations": problem["generations"],
-        "evaluations": result["evaluations"],
-        "cache_hits": result["cache_hits"],
-        "wall_seconds": round(result["wall_seconds"], 3),
-        "workers": result["workers"],
+        "evaluations": result.evaluations,
+        "cache_hits": result.cache_hits,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "workers": result.workers,
         # Chunks shipped to SCOOP workers; 0 when every batch was too cheap to ship.
-        "worker_tasks": result["worker_tasks"],
+        "worker_tasks": result.worker_tasks,
     }
 
 
-def write_pareto(result: dict, feature_names: list[str], path: str | Path):
+def write_pareto(result: RunResult, feature_names: list[str], path: str | Path):
     """Pareto front of feature selection: score, number of features and which ones."""
     import pandas as pd
 
     rows = []
-    for bits, (score, count) in result["hall"]:
+    for bits, (score, count) in result.hall:
         selected = [name for name, bit in zip(feature_names, bits, strict=True) if bit]
         rows.append({"score": score, "n_features": int(count), "features": " ".join(selected)})
     frame = pd.DataFrame(rows, columns=["score", "n_features", "features"])
@@ -71,11 +65,11 @@ def _pyplot():
     return plt
 
 
-def plot_convergence(result: dict, title: str, path: str | Path, dpi: int = 110) -> None:
+def plot_convergence(result: RunResult, title: str, path: str | Path, dpi: int = 110) -> None:
     """Per objective: the generation's best and the population average, labelled as such."""
     plt = _pyplot()
     frame = logbook_frame(result)
-    names, weights = result["objective_names"], result["weights"]
+    names, weights = result.objective_names, result.weights
     figure, axes_list = plt.subplots(len(names), 1, figsize=(7, 3.2 * len(names)), squeeze=False)
     for axes, name, weight in zip(axes_list[:, 0], names, weights, strict=True):
         best_column = f"{name}_max" if weight > 0 else f"{name}_min"
@@ -95,10 +89,10 @@ def plot_convergence(result: dict, title: str, path: str | Path, dpi: int = 110)
     plt.close(figure)
 
 
-def plot_pareto(front, result: dict, title: str, path: str | Path, dpi: int = 110) -> None:
+def plot_pareto(front, result: RunResult, title: str, path: str | Path, dpi: int = 110) -> None:
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    population = result["population"]
+    population = result.population
     axes.scatter(
         [f[1] for _, f in population],
         [f[0] for _, f in population],

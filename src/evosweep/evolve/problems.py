@@ -7,11 +7,12 @@ A spec is a JSON-able dict, so it pickles to SCOOP workers in a few bytes; the e
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from typing import Any
 
 import numpy as np
+
+from evosweep import models
 
 
 class Objective:
@@ -19,7 +20,6 @@ class Objective:
 
     weights: tuple[float, ...] = (-1.0,)
     names: tuple[str, ...] = ("fitness",)
-    extra_names: tuple[str, ...] = ()
     genome: str = "float"  # "float" (continuous), "bits" or "genes"
     size: int = 0
 
@@ -50,37 +50,40 @@ class Sphere(Objective):
         return [(float(v),) for v in np.sum(x * x, axis=1)]
 
 
-def import_estimator(dotted: str):
-    module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
-def cv_folds(n_splits: int, seed: int):
-    """The search stage's folds: stratified, shuffled, seeded."""
-    from sklearn.model_selection import StratifiedKFold
-
-    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-
 class _CrossValidated(Objective):
-    def __init__(self, train: str, estimator: str, params: dict, cv: int, scoring: str, seed: int):
+    """Scores a search model's candidates with the search stage's folds and scorer."""
+
+    def __init__(
+        self,
+        train: str,
+        estimator: str,
+        params: dict,
+        scoring: str,
+        cv: int,
+        seed: int,
+        space: dict | None = None,
+    ):
         from evosweep.data import read_split
 
         features, labels = read_split(train)
         self.feature_names = list(features.columns)
         self.X = features.to_numpy()
         self.y = labels.to_numpy()
-        self.estimator_class = import_estimator(estimator)
-        self.params = dict(params)
-        self.folds = cv_folds(cv, seed)
-        self.scoring = scoring
+        self.model = {
+            "estimator": estimator,
+            "params": params,
+            "space": space or {},
+            "scoring": scoring,
+        }
+        self.seed = seed
+        self.folds = models.cv_folds(self.model, seed, cv)
 
-    def cross_validate(self, params: dict, columns=None) -> np.ndarray:
+    def cross_validate(self, params: dict | None = None, columns=None) -> np.ndarray:
         from sklearn.model_selection import cross_val_score
 
         X = self.X if columns is None else self.X[:, columns]
-        model = self.estimator_class(**params)
-        return cross_val_score(model, X, self.y, cv=self.folds, scoring=self.scoring)
+        model = models.build_estimator("evolve", self.model, self.seed, params)
+        return cross_val_score(model, X, self.y, cv=self.folds, scoring=self.model["scoring"])
 
 
 class FeatureSelection(_CrossValidated):
@@ -102,23 +105,22 @@ class FeatureSelection(_CrossValidated):
                 # No feature: dominated by every real subset, never fitted.
                 results.append((0.0, float(self.size)))
                 continue
-            scores = self.cross_validate(self.params, columns)
+            scores = self.cross_validate(columns=columns)
             results.append((float(scores.mean()), float(columns.size)))
         return results
 
 
 class HyperParameters(_CrossValidated):
-    """Maximise the mean CV score of decoded parameters; the fold std rides along as an extra."""
+    """Maximise the mean CV score of decoded parameters; the fold std rides along after it."""
 
     weights = (1.0,)
     names = ("score",)
-    extra_names = ("score_std",)
     genome = "genes"
 
     def __init__(self, space: dict, **kwargs):
         from evosweep import space as search_space
 
-        super().__init__(**kwargs)
+        super().__init__(space=space, **kwargs)
         self.genes = search_space.genes(space)
         self.size = len(self.genes)
 
@@ -130,7 +132,7 @@ class HyperParameters(_CrossValidated):
     def evaluate(self, genomes):
         results = []
         for genome in genomes:
-            scores = self.cross_validate({**self.params, **self.decode(genome)})
+            scores = self.cross_validate(self.decode(genome))
             results.append((float(scores.mean()), float(scores.std())))
         return results
 

@@ -1,0 +1,88 @@
+"""Search figures: the validation heatmap of a two-parameter grid, and for clustering the
+silhouette/inertia elbow and the clusters of a few n_clusters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evosweep import space as search_space
+
+
+def _tick_label(value) -> str:
+    return f"{value:.0e}" if isinstance(value, float) else str(value)
+
+
+def plot_heatmap(frame, spec: dict, refit_metric: str, path: Path, dpi: int = 110) -> bool:
+    """Mean CV score over a two-parameter grid, axes labelled with the grid's values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(spec["space"])
+    if spec["strategy"] != "grid" or len(names) != 2:
+        return False
+    grid = search_space.grid(spec["space"])
+    rows, cols = names
+    score = f"mean_test_{refit_metric}" if refit_metric != "score" else "mean_test_score"
+    table = frame.pivot_table(index=f"param_{rows}", columns=f"param_{cols}", values=score)
+    table = table.reindex(index=grid[rows], columns=grid[cols])
+    figure, axes = plt.subplots(figsize=(8, 6.5))
+    image = axes.imshow(table.to_numpy(dtype=float), origin="lower", cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(grid[cols])), [_tick_label(v) for v in grid[cols]], rotation=60)
+    axes.set_yticks(range(len(grid[rows])), [_tick_label(v) for v in grid[rows]])
+    axes.set_xlabel(cols)
+    axes.set_ylabel(rows)
+    axes.set_title(f"mean CV {spec['scoring']} ({spec['cv']}-fold)")
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return True
+
+
+def plot_clustering(best_model, best_params: dict, frame, features, out_dir: Path, dpi: int = 110):
+    """Silhouette and inertia against n_clusters; cluster plots with the real centroids."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.base import clone
+
+    if "param_n_clusters" not in frame:
+        return
+    ordered = frame.sort_values("param_n_clusters")
+    ks = ordered["param_n_clusters"].astype(int).to_numpy()
+    figure, left = plt.subplots(figsize=(7, 4.5))
+    left.errorbar(
+        ks, ordered["mean_test_silhouette"], yerr=ordered["std_test_silhouette"], marker="o"
+    )
+    left.set_xlabel("n_clusters")
+    left.set_ylabel("silhouette (CV mean)", color="C0")
+    right = left.twinx()
+    right.plot(ks, -ordered["mean_test_neg_inertia"], marker="s", color="C1")
+    right.set_ylabel("inertia (CV mean)", color="C1")
+    left.set_title("Silhouette (higher is better) and elbow of inertia")
+    figure.tight_layout()
+    figure.savefig(out_dir / "elbow.png", dpi=dpi)
+    plt.close(figure)
+
+    best_k = int(best_params["n_clusters"])
+    shown = sorted({int(ks[0]), best_k, int(ks[len(ks) // 2]), int(ks[-1])})
+    figure, panels = plt.subplots(1, len(shown), figsize=(4 * len(shown), 4), squeeze=False)
+    points = features.to_numpy(dtype=float)
+    for axes, k in zip(panels[0], shown, strict=True):
+        model = best_model if k == best_k else clone(best_model)
+        if k != best_k:
+            model.set_params(n_clusters=k).fit(features)
+        labels = model.predict(features)
+        # Centroids are the model's own cluster_centers_ rows (x and y of the same centroid).
+        centers = model.cluster_centers_
+        axes.scatter(points[:, 0], points[:, 1], c=labels, s=4, cmap="tab20")
+        axes.scatter(centers[:, 0], centers[:, 1], c="black", marker="x", s=80)
+        axes.set_title(f"n_clusters={k}" + (" (best)" if k == best_k else ""))
+        axes.set_xlabel(features.columns[0])
+        axes.set_ylabel(features.columns[1] if points.shape[1] > 1 else "")
+    figure.tight_layout()
+    figure.savefig(out_dir / "clusters.png", dpi=dpi)
+    plt.close(figure)
