@@ -117,7 +117,7 @@ def validate(name: str, spec: dict, frame: pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"data error at {where}: no feature columns besides the target")
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
-        if spec.get("categorical", "error") != "onehot":
+        if spec["categorical"] != "onehot":
             cols = ", ".join(map(repr, non_numeric[:10]))
             raise DataError(
                 f"data error at {where}: non-numeric feature column(s) {cols}; encode them first "
@@ -164,7 +164,7 @@ def split(name: str, spec: dict, frame: pd.DataFrame, seed: int):
     from sklearn.model_selection import train_test_split
 
     stratify = None
-    if spec.get("stratify", True) and TARGET in frame.columns:
+    if spec["stratify"] and TARGET in frame.columns:
         counts = frame[TARGET].value_counts()
         if counts.min() < 2:
             raise DataError(

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     run = RunSpec.read(args.spec)
     try:
-        mapper = ChunkedMap(args.map, run.workers, run.problem.get("chunksize"))
+        mapper = ChunkedMap(args.map, run.workers, run.problem["chunksize"])
     except EvosweepError as error:
         logging.getLogger("evosweep.evolve").error("%s", error)
         return 2

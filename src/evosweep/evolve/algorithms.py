@@ -14,8 +14,6 @@ from deap import base, cma, creator, tools
 
 from evosweep.evolve.problems import Objective
 
-ALGORITHMS = ("cma-es", "ga", "nsga2")
-
 
 def individual_class(weights: tuple[float, ...]):
     """creator classes per fitness signature, created once (pickled checkpoints refer to them)."""
@@ -72,7 +70,7 @@ class CmaEs(Algorithm):
         self.strategy = cma.Strategy(
             centroid=[self.problem["centroid"]] * size,
             sigma=self.problem["sigma"],
-            **({"lambda_": self.problem["lambda"]} if self.problem.get("lambda") else {}),
+            **({"lambda_": self.problem["lambda"]} if self.problem["lambda"] else {}),
         )
         return [], 0, 0  # CMA-ES has no generation 0: each generation samples afresh
 
@@ -109,7 +107,7 @@ class _Variation(Algorithm):
         return [random.uniform(centre - spread, centre + spread) for _ in range(size)]
 
     def gene_probability(self) -> float:
-        return self.problem.get("gene_mutation") or 1.0 / self.objective.size
+        return self.problem["gene_mutation"] or 1.0 / self.objective.size
 
     def mate(self, first, second) -> None:
         if self.objective.genome == "float":

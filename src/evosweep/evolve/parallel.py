@@ -11,16 +11,12 @@ depend on the chunking: chunks are evaluated by the same pure function and reass
 
 from __future__ import annotations
 
-import time
-
 from evosweep.errors import EvosweepError
 from evosweep.evolve.problems import evaluate_chunk
 
 MODES = ("scoop", "serial", "pool")
 # Work (seconds) a task should carry to be worth shipping: the round trip then costs about 2 %.
-# Chunks are kept this small, not one per worker: in bench/evolve.py, 4 chunks of 10 CV fits
-# for 2 workers left one worker idle for 0.2-0.5 s at the end of every generation, and 40
-# single-fit tasks made SCOOP 15 % faster.
+# No more than that either: large chunks leave a worker idle behind the last one.
 MIN_TASK_SECONDS = 0.05
 # Genomes evaluated one by one in the master to learn the cost: a warm-up and two timings.
 PROBE_GENOMES = 3
@@ -103,10 +99,9 @@ class ChunkedMap:
             return []
         if self.seconds_per_item is None and self.mode != "serial" and not self.chunksize:
             # Probe the cost in the master before deciding how to split. The first genome pays
-            # the one-off costs (building the objective, loading data, numpy's first calls: 0.5 ms
-            # against Rastrigin's 40 us), so the next two are timed, and the faster counts (a
-            # context switch in one timing is not the objective's cost). Timing the first sent
-            # the first Rastrigin generations to SCOOP, to a second worker still starting up.
+            # the one-off costs (building the objective, loading data, numpy's first calls), so
+            # the next two are timed, and the faster counts (a context switch in one timing is
+            # not the objective's cost).
             probes = [evaluate_chunk(spec, [genome]) for genome in genomes[:PROBE_GENOMES]]
             if len(probes) == PROBE_GENOMES:
                 self._learn(min(seconds for _, seconds in probes[1:]), 1)
@@ -142,7 +137,3 @@ class ChunkedMap:
             self.seconds_per_item = per_item
         else:
             self.seconds_per_item = 0.7 * self.seconds_per_item + 0.3 * per_item
-
-
-def elapsed_since(start: float) -> float:
-    return time.perf_counter() - start

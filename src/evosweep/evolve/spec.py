@@ -87,7 +87,7 @@ def problem_settings(problem: dict) -> dict:
     settings.update(
         algorithm=problem["algorithm"],
         checkpoint_every=problem["checkpoint_every"],
-        chunksize=problem.get("chunksize"),
+        chunksize=problem["chunksize"],
     )
     return settings
 
