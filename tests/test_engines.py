@@ -1,27 +1,24 @@
 """Real ipyparallel engines: private clusters, clean shutdown, thread limits, lost engines."""
 
 import os
-import signal
 import stat
 import subprocess
 import sys
-import threading
 
 import cloudpickle
 import pytest
 from ipyparallel.error import RemoteError
 from joblib import Parallel, delayed
 
+from engine_faults import EngineKiller, hang_if_victim
 from evosweep.engines import ENGINE_CMD, engine_cluster
 
 # Engines cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def _slow_square(value):
-    import time
-
-    time.sleep(0.2)
+def _square(value, victim, fifo):
+    hang_if_victim(victim, fifo, f"square({value})")
     return value * value
 
 
@@ -79,14 +76,15 @@ def test_cluster_stops_on_exception():
         os.kill(pids[0], 0)
 
 
-def test_joblib_completes_when_an_engine_dies(caplog):
+def test_joblib_completes_when_an_engine_dies(caplog, tmp_path):
     with engine_cluster(2, slurm=False) as engines:
-        victim = engines.engine_pids()[0]
-        killer = threading.Timer(0.8, os.kill, (victim, signal.SIGKILL))
-        killer.start()
+        # Killed while it runs its first task (each engine gets one of the first two).
+        killer = EngineKiller(engines.engine_pids()[0], tmp_path)
         with engines.joblib_backend():
-            results = Parallel(batch_size=1)(delayed(_slow_square)(i) for i in range(24))
-        killer.join()
+            results = Parallel(batch_size=1)(
+                delayed(_square)(i, killer.pid, killer.fifo) for i in range(24)
+            )
+        assert killer.join().startswith("square(")
         assert len(engines.client.ids) == 1
     assert results == [i * i for i in range(24)]
     assert "resubmitting the batch" in caplog.text

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_evolve import comparable
 
+from evolve_results import comparable
 from slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
 from workflow_runner import snakemake
 
