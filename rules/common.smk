@@ -21,13 +21,13 @@ def _check_config():
     def check_data(cfg):
         evosweep_data.preflight(cfg["datasets"], cfg["seed"])
 
+    def user_files(cfg):
+        sources = (evosweep_data.source_path(spec) for spec in cfg["datasets"].values())
+        return [path for path in sources if path]
+
     try:
-        evosweep_config.validate_cached(config)
-        user_files = [evosweep_data.source_path(s) for s in config["datasets"].values()]
-        evosweep_config.run_checks_once(
-            config,
-            [check_data, check_models, check_evolution],
-            files=[f for f in user_files if f],
+        evosweep_config.checked(
+            config, [check_data, check_models, check_evolution], user_files
         )
     except EvosweepError as error:
         sys.exit(

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 # jsonschema and yaml are imported where used: every Snakemake start parses the Snakefile, and
-# a config that already passed is taken from the cache (validate_cached) without them.
+# a config that already passed is taken from the cache (checked) without them.
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
@@ -207,48 +207,37 @@ def _fingerprint(config: dict, files) -> str:
     return digest.hexdigest()
 
 
-def validate_cached(config: dict, cache_dir=".snakemake/evosweep") -> dict:
-    """validate() once per distinct config; later starts reuse the result with defaults filled.
+def checked(config: dict, checks=(), user_files=None, cache_dir=".snakemake/evosweep") -> dict:
+    """Validate `config` in place (filling defaults) and run the expensive `checks` (reading
+    user files, importing estimators), once per change of the config, the files
+    `user_files(config)` names, the schema or evosweep's code.
 
-    Snakemake parses the Snakefile on every start (a no-op dry run, every cluster job), so this
-    keeps jsonschema off that path once a config has passed.
+    Snakemake parses the Snakefile on every start (a no-op dry run, every cluster job); later
+    starts take the filled config from the cache, without jsonschema or scikit-learn.
     """
     import pickle
 
-    stamp = Path(cache_dir) / f"config-{_fingerprint(config, [SCHEMA_PATH])}.pickle"
-    if stamp.exists():
-        try:
-            filled = pickle.loads(stamp.read_bytes())
-        except Exception:  # noqa: BLE001 - a damaged cache entry only costs a re-validation
-            filled = None
-        if isinstance(filled, dict):
-            config.clear()
-            config.update(filled)
-            return config
-    validate(config)
     try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        partial = stamp.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(config))
-        os.replace(partial, stamp)  # atomic: concurrent cluster jobs never read half a file
-    except OSError:
-        pass  # a read-only working directory only costs the re-validation
-    return config
-
-
-def run_checks_once(config: dict, checks, files=(), cache_dir=".snakemake/evosweep") -> None:
-    """Run the expensive checks (reading user files, importing estimators) once per change.
-
-    A no-op `snakemake -n` and every cluster job re-parse the Snakefile; remembering that this
-    exact config already passed keeps them from paying for scikit-learn imports again.
-    """
-    stamp = Path(cache_dir) / f"checked-{_fingerprint(config, files)}"
-    if stamp.exists():
-        return
+        files = list(user_files(config)) if user_files else []
+    except Exception:  # noqa: BLE001 - a malformed config is reported by validate() below
+        files = []
+    entry = Path(cache_dir) / f"config-{_fingerprint(config, [SCHEMA_PATH, *files])}.pickle"
+    try:
+        filled = pickle.loads(entry.read_bytes())
+    except Exception:  # noqa: BLE001 - missing or damaged: validate and check again
+        filled = None
+    if isinstance(filled, dict):
+        config.clear()
+        config.update(filled)
+        return config
+    validate(config)
     for check in checks:
         check(config)
     try:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial = entry.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(config))
+        os.replace(partial, entry)  # atomic: concurrent cluster jobs never read half a file
     except OSError:
-        pass  # a read-only working directory only costs the re-check
+        pass  # a read-only working directory only costs the checks
+    return config
