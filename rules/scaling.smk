@@ -26,6 +26,7 @@ rule scaling_search:
         model=SCALING_MODEL,
         spec=lambda wildcards: config["search"]["models"][SCALING_MODEL],
         seed=config["seed"],
+        repeats=config["report"]["scaling_repeats"],
     script:
         "../scripts/scaling_search.py"
 
@@ -56,6 +57,7 @@ rule scaling_evolve:
             SimpleNamespace(problem=SCALING_PROBLEM)
         ),
         seed=config["seed"],
+        repeats=config["report"]["scaling_repeats"],
     script:
         "../scripts/scaling_evolve.py"
 

@@ -10,9 +10,10 @@ with rule_logger(snakemake.log[0]) as log:
         snakemake.params.spec,
         snakemake.params.seed,
         workers,
+        snakemake.params.repeats,
         model=snakemake.params.model,
         best_params_path=snakemake.input.get("best_params"),
         train=snakemake.input.get("train"),
     )
     write_timing(timing, snakemake.output[0])
-    log.info("evolution on %d worker(s): %.1f s", workers, timing["wall_seconds"])
+    log.info("evolution on %d worker(s): %s s", workers, timing["walls"])

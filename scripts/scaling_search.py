@@ -12,8 +12,9 @@ with rule_logger(snakemake.log[0]) as log:
         snakemake.input.train,
         snakemake.input.test,
         workers,
+        snakemake.params.repeats,
         tasks=snakemake.resources.get("tasks"),
         cpus_per_task=snakemake.resources.get("cpus_per_task"),
     )
     write_timing(timing, snakemake.output[0])
-    log.info("search on %d worker(s): %.1f s", workers, timing["wall_seconds"])
+    log.info("search on %d worker(s): %s s", workers, timing["walls"])
