@@ -153,7 +153,27 @@ _SELECTED_ROW = re.compile(r"\bbg-slate-700\b")  # the app highlights the shown 
 _GENERAL_MENU = ("Workflow", "Statistics", "About")
 _PLAN_JS = """() => ({categories, mime_types: Object.fromEntries(
   Object.entries(results).map(([path, result]) => [path, result.mime_type]))})"""
-_PATH_OF_JS = "uri => Object.keys(results).find(path => results[path].data_uri === uri) || null"
+# The result a results-table row stands for, among `paths`, from what the row shows: the path
+# (unlabelled results) or the label values under the column names, and the label toggles' values.
+# Not from data: URIs, which equal results with equal contents share.
+_ROW_PATH_JS = """(row, paths) => {
+  const text = element => element.textContent.trim();
+  const names = Array.from(row.closest("table").querySelectorAll("thead th")).slice(0, -1).map(text);
+  const cells = Array.from(row.querySelectorAll(":scope > td")).slice(0, -1).map(text);
+  const toggles = Array.from(row.closest("div.p-3").querySelectorAll("fieldset")).map(
+    set => [text(set.querySelector("span")), set.querySelector("input:checked").value]);
+  const labelled = paths.every(path => results[path].labels);
+  const matches = paths.filter(path => {
+    if (!labelled) return cells.length === 1 && cells[0] === path;
+    const labels = results[path].labels;
+    return names.every((name, i) => String(labels[name] || "") === cells[i])
+      && toggles.every(([name, value]) => String(labels[name]) === value);
+  });
+  return matches.length === 1 ? matches[0] : null;
+}"""
+_DATA_OF_JS = (
+    "(element, [attribute, path]) => element.getAttribute(attribute) === results[path].data_uri"
+)
 _IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif", "image/webp")
 _TABLE_MIMES = ("text/csv", "text/tab-separated-values", "text/tsv")
 
@@ -236,25 +256,28 @@ class _Report:
         choices = self.pane.locator("fieldset label").all()
         return choices or [None]
 
-    def show_row(self, row: Locator) -> tuple[str | None, dict]:
-        """Click the row's view button; the shown (or downloadable) result's path and state."""
+    def show_row(self, row: Locator, paths: list[str]) -> tuple[str | None, dict]:
+        """The row's result (among ``paths``) and what its view button shows or downloads."""
+        path = row.evaluate(_ROW_PATH_JS, paths)
+        if path is None:
+            return None, {}
         view = row.locator("td").last.locator("a").first
-        href = view.get_attribute("href") or ""
         if view.get_attribute("download") is not None:
-            return self.page.evaluate(_PATH_OF_JS, href), {"download": href}
+            if not view.evaluate(_DATA_OF_JS, ["href", path]):
+                return path, {"problem": "the download link holds another result's data"}
+            return path, {"download": view.get_attribute("href")}
         view.click()
         try:
             expect(row.locator("td").first).to_have_class(_SELECTED_ROW, timeout=TIMEOUT_MS)
         except AssertionError:
-            return None, {}
+            return path, {"problem": "clicking its view button did not select it"}
         shown = self.content.locator("img, iframe").first
-        if shown.count() == 0:
-            return None, {}
-        path = self.page.evaluate(_PATH_OF_JS, shown.get_attribute("src"))
+        if shown.count() == 0 or not shown.evaluate(_DATA_OF_JS, ["src", path]):
+            return path, {"problem": "the content pane does not show its data"}
         if shown.evaluate("element => element.tagName") == "IMG":
             return path, {"img": image_state(shown)}
         # Read now: the next click replaces the <iframe>.
-        if path is not None and _kind(self.mime_types[path]) == "html":
+        if _kind(self.mime_types[path]) == "html":
             return path, {"frame": _check_html(shown.content_frame)}
         return path, {"frame": (True, "<iframe>")}
 
@@ -264,6 +287,8 @@ def _status(category: str, subcategory: str, mime: str, seen: dict | None) -> di
     status = {"category": category, "subcategory": subcategory, "mime_type": mime, "kind": kind}
     if seen is None:
         return status | {"ok": False, "detail": "no row of the results table shows it"}
+    if "problem" in seen:
+        return status | {"ok": False, "detail": seen["problem"]}
     if "download" in seen:
         if kind == "table":
             ok, detail = _check_table(seen["download"], mime)
@@ -329,7 +354,7 @@ def figures_shown(
                 if choice is not None:
                     choice.click()
                 for row in report.rows.all():
-                    path, state = report.show_row(row)
+                    path, state = report.show_row(row, categories[name][subcategory])
                     if path is not None:
                         seen[path] = state
             for path in categories[name][subcategory]:

@@ -21,6 +21,7 @@ DEMO_SNAKEFILE = textwrap.dedent(
             "results/plot.png",
             "results/table.csv",
             "results/table.html",
+            expand("results/panel_{legend}.png", legend=["yes", "no"]),
 
 
     rule plot:
@@ -34,6 +35,27 @@ DEMO_SNAKEFILE = textwrap.dedent(
 
             fig, ax = plt.subplots(figsize=(3, 2))
             ax.plot([0, 1, 2], [0, 1, 4])
+            fig.savefig(output[0], dpi=50)
+
+
+    # Two results in one row: a label with two values becomes a toggle above the table.
+    rule panel:
+        output:
+            report(
+                "results/panel_{legend}.png",
+                category="Panels",
+                labels={"panel": "A", "legend": "{legend}"},
+            ),
+        run:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.plot([0, 1], [1, 0], label="line")
+            if wildcards.legend == "yes":
+                ax.legend()
             fig.savefig(output[0], dpi=50)
 
 
@@ -108,14 +130,15 @@ def test_demo_report_shows_every_result(page, demo_report):
     shown = figures_shown(page, demo_report)
     assert shown.console_errors == []
     assert shown.title == "Snakemake Report"
-    assert shown.categories == ["Figures", "Tables"]
+    assert shown.categories == ["Figures", "Panels", "Tables"]
 
     results = shown.results
-    assert set(results) == {"results/plot.png", "results/table.csv", "results/table.html"}
+    panels = {"results/panel_yes.png", "results/panel_no.png"}
+    assert set(results) == {"results/plot.png", "results/table.csv", "results/table.html"} | panels
     for path, status in results.items():
         assert status["ok"], (path, status)
-    assert [r["kind"] for r in results.values() if r["category"] == "Figures"] == ["image"]
-    assert results["results/plot.png"]["natural_width"] > 0
+    for path in panels | {"results/plot.png"}:
+        assert results[path]["kind"] == "image" and results[path]["natural_width"] > 0
     assert results["results/table.csv"]["detail"] == "2 data rows x 2 columns"
     assert "1 <table>" in results["results/table.html"]["detail"]
 
@@ -128,7 +151,7 @@ def test_one_category_can_be_checked_alone(page, demo_report):
 
 def test_a_figure_that_does_not_decode_is_reported(page, demo_report, tmp_path):
     html = demo_report.read_text()
-    broken, count = re.subn(r"data:image/png;[^\"]*", NOT_A_PNG, html)
+    broken, count = re.subn(r"data:image/png;[^\"]*filename=plot\.png;[^\"]*", NOT_A_PNG, html)
     assert count == 1
     path = tmp_path / "report.html"
     path.write_text(broken)
@@ -136,4 +159,6 @@ def test_a_figure_that_does_not_decode_is_reported(page, demo_report, tmp_path):
     shown = figures_shown(page, path)
     plot = shown.results["results/plot.png"]
     assert not plot["ok"] and plot["natural_width"] == 0, plot
-    assert shown.results["results/table.html"]["ok"]
+    assert [path for path, status in shown.results.items() if not status["ok"]] == [
+        "results/plot.png"
+    ]
