@@ -58,4 +58,4 @@ def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
             if workers == 2:  # engines (2 tasks) / SCOOP workers (1 task, 2 cpus) as srun steps
                 launched = [s for s in steps if s["JobName"] != "batch"]
                 assert launched and max(int(s["AllocCPUS"]) for s in launched) == 2, steps
-    assert jobs["rule_scaling_table"]["State"] == "COMPLETED"
+    assert "rule_scaling_table" not in jobs  # a localrule: it runs on the login node
