@@ -39,6 +39,14 @@ pattern_of() {
     esac
 }
 
+# take_lock: one start or stop at a time (a test fixture may start the cluster while a
+# script does). Held on fd 9 until the script exits; daemons must not inherit it.
+take_lock() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/cluster.lock"
+    flock -w "${EVOSWEEP_SLURM_LOCK_TIMEOUT:-600}" 9 || { say "another start/stop holds $STATE/cluster.lock"; exit 1; }
+}
+
 # gone PID: the process has exited (a zombie counts as exited).
 gone() {
     [[ -d /proc/$1 ]] || return 0
@@ -99,6 +107,10 @@ remove_hosts_lines() {
     write_hosts "$tmp"
 }
 
-# Everything of ours in the network: node namespaces, veths, the bridge.
-our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep "^$NETNS_PREFIX" || true; }
-our_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^$VETH_PREFIX" || true; }
+# Our node namespaces and veths, of any node count ever started; exact names only, since
+# other tests create namespaces and links of their own.
+our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${NETNS_PREFIX}node[0-9]+\$" || true; }
+our_links() {
+    ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' |
+        grep -E "^${VETH_PREFIX}node[0-9]+\$" || true
+}

@@ -44,6 +44,7 @@ die() { printf '[start-cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages, starts daemons, creates namespaces); try: sudo $0"
 ((NODE_COUNT >= 1 && NODE_COUNT <= 89)) || die "EVOSWEEP_SLURM_NODES must be 1..89"
+take_lock
 NODE_RANGE="node[1-$NODE_COUNT]"
 ADDR_RANGE="$NET.[11-$((10 + NODE_COUNT))]"
 
@@ -71,7 +72,7 @@ launch() {
         say "$name already running (pid $(<"$STATE/pids/$name.pid"))"
         return 0
     fi
-    setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 &
+    setsid "$@" </dev/null >>"$STATE/log/$name.out" 2>&1 9>&- &
     echo $! >"$STATE/pids/$name.pid"
     say "started $name (pid $!)"
 }

@@ -15,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 say() { printf '[stop-cluster] %s\n' "$*"; }
 
 [[ $(id -u) -eq 0 ]] || { say "must run as root"; exit 1; }
+take_lock
 
 # Cancel jobs while slurmctld can still end their steps on the nodes.
 if [[ -d $STATE/pids ]] && alive slurmctld && squeue -h -p "$PARTITION" -o %i 2>/dev/null | grep -q .; then
