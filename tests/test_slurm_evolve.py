@@ -1,8 +1,8 @@
 """Rule evolve on the local Slurm cluster: SCOOP workers start as srun steps through the shim.
 
-The job asks for 2 tasks (profiles/slurm/config.yaml); SCOOP reads the allocation from
-SLURM_NODELIST / SLURM_TASKS_PER_NODE and starts the workers with the srun stand-in for ssh, so
-sacct lists them as steps of the job. The result must equal a local run's.
+The job asks for 2 tasks (profiles/slurm/config.yaml), here spread over 2 nodes: the origin
+runs on the batch node and the other node's worker starts with the srun stand-in for ssh, so
+sacct lists it as a step of the job. The result must equal a local run's.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ CONFIG = {
     "evolve": {"workers": None, "problems": {"cma": PROBLEM}},
 }
 TARGET = "results/evolve/cma/best.json"
+# One task per node: a worker on the batch node itself starts as a plain local process.
+SET_RESOURCES = {"evolve": {"nodes": 2, "tasks": 2}}
 
 
 @pytest.fixture(scope="module")
 def slurm_evolve_run(slurm_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm-evolve")
-    output, run_id = run_on_slurm(workdir, CONFIG, TARGET, timeout=600)
+    output, run_id = run_on_slurm(workdir, CONFIG, TARGET, timeout=600, set_resources=SET_RESOURCES)
     return workdir, run_id, output
 
 
@@ -54,10 +56,14 @@ def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
     assert len(evolve) == 1 and evolve[0]["State"] == "COMPLETED", jobs
     job_id = evolve[0]["JobID"]
     steps = wait_for_sacct(
-        lambda rows: any(r["JobName"].startswith("scoop-") for r in rows), jobids=job_id
+        lambda rows: any(r["JobName"].startswith("scoop-") for r in rows),
+        jobids=job_id,
+        fields=["JobID", "JobName", "State", "NodeList"],
     )
     scoop_steps = [s for s in steps if s["JobName"].startswith("scoop-")]
     assert scoop_steps, f"no SCOOP srun step in {steps}\n{output[-3000:]}"
+    batch = [s["NodeList"] for s in steps if s["JobID"] == f"{job_id}.batch"]
+    assert batch and all(s["NodeList"] not in batch for s in scoop_steps), steps
     assert all(s["State"] == "COMPLETED" for s in steps if s["JobID"] != job_id), steps
     best = json.loads((workdir / TARGET).read_text())
     assert best["workers"] == 2  # SLURM_NTASKS of the job

@@ -1,8 +1,10 @@
-"""The search rule on the local Slurm cluster: engines as an srun step inside the allocation."""
+"""The search rule on the local Slurm cluster: engines as an srun step inside the allocation,
+one engine per task, here on 2 nodes."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pandas as pd
 import pytest
@@ -28,14 +30,28 @@ CONFIG = {
     },
 }
 TARGET = "results/search/svc_iris/summary.json"
+# One task per node, so the engines reach the controller across the cluster network.
+SET_RESOURCES = {"search": {"nodes": 2, "tasks": 2}}
 TIMINGS = ["mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"]
+
+
+def hostnames(nodelist: str) -> list[str]:
+    """`node[1-2]` -> ['node1', 'node2']."""
+    proc = subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return proc.stdout.split()
 
 
 def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
-    output, run_id = run_on_slurm(slurm_dir, CONFIG, TARGET)
+    output, run_id = run_on_slurm(slurm_dir, CONFIG, TARGET, set_resources=SET_RESOURCES)
 
     def is_search(row):  # not rule_search_evolutionary
         return row["Comment"] == "rule_search" or row["Comment"].startswith(
@@ -51,7 +67,8 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     assert len(search_jobs) == 1, jobs  # one attempt: a retry (profile retries: 1) hides a failure
     job = search_jobs[0]
     assert job["State"] == "COMPLETED", job
-    steps = sacct(job["JobID"], fields=["JobID", "JobName", "State", "ExitCode", "NTasks"])
+    fields = ["JobID", "JobName", "State", "ExitCode", "NTasks", "NodeList"]
+    steps = sacct(job["JobID"], fields=fields)
     batch = [s for s in steps if s["JobID"] == f"{job['JobID']}.batch"]
     assert [(s["State"], s["ExitCode"]) for s in batch] == [("COMPLETED", "0:0")], steps
     # Numbered steps are srun steps; the engines' step runs one task per engine and must end
@@ -60,6 +77,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     assert engine_steps, steps
     assert all(s["State"] == "COMPLETED" and s["ExitCode"] == "0:0" for s in engine_steps), steps
     assert any(s["NTasks"] == "2" for s in engine_steps), engine_steps
+    assert any(len(hostnames(s["NodeList"])) == 2 for s in engine_steps), engine_steps
     log = (slurm_dir / "logs" / "search" / "svc_iris.log").read_text()
     assert "2 engine(s) ready" in log and "(srun," in log
     # the engines and srun exited by themselves after the shutdown request (engines._stop)

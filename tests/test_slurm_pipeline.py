@@ -1,0 +1,174 @@
+"""The whole pipeline on the multi-node Slurm test cluster through `snakemake --profile slurm`.
+
+A small config covers every stage: data, a grid and an evolutionary search, CMA-ES, NSGA-II
+feature selection, the leaderboard, the resources table and the scaling study at 1 and 2
+workers. Every parallel job (and every 2-worker scaling job) spreads its tasks over 2 nodes;
+every job ends COMPLETED at its first attempt, and the next dry run has nothing to do.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+
+from slurm_cluster import jobs_by_name, run_on_slurm, sacct
+from workflow_runner import nothing_to_do, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slurm
+
+SPACE = {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}}
+CONFIG = {
+    "seed": 7,
+    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
+    "search": {
+        "engines": None,  # the job's tasks
+        "models": {
+            "svc_iris": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "space": SPACE,
+                "cv": 3,
+            },
+            "svc_evo": {
+                "dataset": "iris",
+                "estimator": "sklearn.svm.SVC",
+                "strategy": "evolutionary",
+                "space": SPACE,
+                "cv": 3,
+                "evolution": {"population": 6, "generations": 2},
+            },
+        },
+    },
+    "evolve": {
+        "workers": None,
+        "problems": {
+            "rastrigin": {
+                "algorithm": "cma-es",
+                "objective": "rastrigin",
+                "dimensions": 5,
+                "lambda": 10,
+                "generations": 5,
+            },
+            "iris_features": {
+                "algorithm": "nsga2",
+                "objective": "feature_selection",
+                "model": "svc_iris",
+                "population": 8,
+                "generations": 2,
+            },
+        },
+    },
+    "report": {
+        "scaling": [1, 2],
+        "scaling_repeats": 1,
+        "scaling_model": "svc_iris",
+        "scaling_problem": "iris_features",
+    },
+}
+TWO_NODES = {"nodes": 2, "tasks": 2}
+SET_RESOURCES = {
+    **{rule: TWO_NODES for rule in ("search", "search_evolutionary", "evolve", "evolve_pareto")},
+    # One node per worker (the rules set tasks = workers); a profile string is a Python
+    # expression evaluated per job.
+    **{rule: {"nodes": "int(wildcards.workers)"} for rule in ("scaling_search", "scaling_evolve")},
+}
+SLURM_JOBS = {
+    "prepare_data[dataset=iris]",
+    "search[model=svc_iris]",
+    "search_evolutionary[model=svc_evo]",
+    "evolve[problem=rastrigin]",
+    "evolve_pareto[problem=iris_features]",
+    "scaling_search[workers=1]",
+    "scaling_search[workers=2]",
+    "scaling_evolve[workers=1]",
+    "scaling_evolve[workers=2]",
+}
+LOCAL_JOBS = {"leaderboard", "resources_table", "scaling_table"}
+# Jobs whose workers (engines or SCOOP workers) are spread over 2 nodes.
+SPREAD_JOBS = SLURM_JOBS - {
+    "prepare_data[dataset=iris]",
+    "scaling_search[workers=1]",
+    "scaling_evolve[workers=1]",
+}
+STEP_FIELDS = ["JobID", "JobName", "State", "ExitCode", "NodeList"]
+
+
+def hostnames(nodelist: str) -> set[str]:
+    proc = subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return set(proc.stdout.split())
+
+
+def job_label(comment: str) -> str:
+    """The plugin's comment `rule_<rule>_wildcards_<value>` as planned_jobs names the job."""
+    rule, _, value = comment.removeprefix("rule_").partition("_wildcards_")
+    wildcard = {
+        "prepare_data": "dataset",
+        "search": "model",
+        "search_evolutionary": "model",
+        "evolve": "problem",
+        "evolve_pareto": "problem",
+        "scaling_search": "workers",
+        "scaling_evolve": "workers",
+    }.get(rule)
+    return f"{rule}[{wildcard}={value}]" if wildcard and value else rule
+
+
+@pytest.fixture(scope="module")
+def pipeline(slurm_cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm-pipeline")
+    planned = planned_jobs(snakemake(workdir, CONFIG, "-n", "all"))
+    output, run_id = run_on_slurm(workdir, CONFIG, "all", timeout=1500, set_resources=SET_RESOURCES)
+    jobs = {job_label(job["Comment"]): job for job in jobs_by_name(run_id)}
+    return workdir, planned, output, jobs, run_id
+
+
+def test_every_stage_ran_once_as_planned(pipeline):
+    workdir, planned, output, jobs, run_id = pipeline
+    assert planned == SLURM_JOBS | LOCAL_JOBS, planned
+    # One Slurm job per planned job (a retry would hide a failure), none for the localrules.
+    attempts = [job_label(job["Comment"]) for job in jobs_by_name(run_id)]
+    assert sorted(attempts) == sorted(SLURM_JOBS), f"{attempts}\n{output[-3000:]}"
+    assert all(job["State"] == "COMPLETED" for job in jobs.values()), jobs
+    results = workdir / "results"
+    leaderboard = pd.read_csv(results / "leaderboard.csv")
+    assert set(leaderboard["model"]) == {"svc_iris", "svc_evo"}, leaderboard
+    scaling = pd.read_csv(results / "scaling" / "scaling.csv")
+    assert sorted(zip(scaling["stage"], scaling["workers"], strict=True)) == [
+        ("evolve", 1),
+        ("evolve", 2),
+        ("search", 1),
+        ("search", 2),
+    ]
+    assert (results / "resources" / "resources.csv").stat().st_size > 0
+    assert (results / "evolve" / "iris_features" / "pareto.csv").stat().st_size > 0
+
+
+@pytest.mark.parametrize("label", sorted(SPREAD_JOBS))
+def test_workers_spread_over_two_nodes_and_their_steps_completed(pipeline, label):
+    _, _, _, jobs, _ = pipeline
+    job = jobs[label]["JobID"]
+    steps = {step["JobID"]: step for step in sacct(job, fields=STEP_FIELDS)}
+    assert all(step["State"] == "COMPLETED" for step in steps.values()), steps
+    launched = [step for key, step in steps.items() if re.fullmatch(rf"{job}\.\d+", key)]
+    assert launched, f"{label}: no srun step: {steps}"
+    # The batch step holds the controller or the SCOOP origin; the srun steps the engines
+    # (all nodes) or the other node's SCOOP workers.
+    nodes = {steps[f"{job}.batch"]["NodeList"]}
+    for step in launched:
+        nodes |= hostnames(step["NodeList"])
+    assert len(nodes) == 2, f"{label}: {steps}"
+
+
+def test_next_dry_run_has_nothing_to_do(pipeline):
+    workdir = pipeline[0]
+    dry = snakemake(workdir, CONFIG, "--profile", str(workdir / ".slurm-profile"), "-n", "all")
+    assert nothing_to_do(dry), planned_jobs(dry)
