@@ -1,0 +1,482 @@
+"""Start a SCOOP run ourselves: one broker and the workers, bound to one address, CURVE-authenticated.
+
+`python -m scoop` chains launcher -> broker -> a per-host launcher -> workers (about half a
+second), lets its broker and workers listen on every interface with no authentication, and
+leaves them running when its parent is killed. A ScoopRun instead, from the launching process:
+
+- makes a per-run directory (0700) holding a fresh CURVE key pair (files 0600): the processes get
+  the directory's path as an argument, never a key; it is removed at the end, and a run that
+  finds a directory whose owner process is gone removes it (see RunDir);
+- starts the broker (`scoop_secure broker`) bound to `address` (127.0.0.1 on one host, the
+  batch node's cluster address in a Slurm job), reads its two ports, then starts the origin and
+  this node's other workers as direct children (`scoop_secure worker`, SCOOP's own bootstrap);
+- inside a Slurm job, starts the workers of each other node as one `srun` step per node, the
+  argv passed as a list (no shell sees it);
+- has every local child die with the launching process (PR_SET_PDEATHSIG, set by the child
+  itself; the srun clients get it from `setpriv`); a worker on another node watches the broker's
+  port and exits when it stops answering;
+- merges every process's stderr into one stream, `lines()`, which ends when they have all exited.
+
+    python -m evosweep.evolve.scoop_launcher -n 2 [--address ADDR] [--no-curve] -- SCRIPT ARGS...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import zmq
+import zmq.auth
+
+from evosweep.evolve import scoop_secure
+
+LOOPBACK = "127.0.0.1"
+SECURE_MODULE = "evosweep.evolve.scoop_secure"
+OWNER_FILE = "owner.json"
+RUN_PREFIX = "run-"
+# After the origin ends, the broker gets this long to leave on its own (SCOOP's shutdown message)
+# before the rest is terminated; a process still there this long after SIGTERM gets SIGKILL.
+GRACE_SECONDS = 10.0
+KILL_SECONDS = 5.0
+BROKER_START_SECONDS = 60.0
+# A directory without an owner record is one being created, unless it is older than this.
+UNRECORDED_STALE_SECONDS = 600.0
+
+
+class ScoopLaunchError(RuntimeError):
+    """The broker or the workers could not be started."""
+
+
+def default_runtime_root() -> Path:
+    """Per-user root for run directories on this host (a run spanning nodes needs a shared one)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
+    return Path(base) / f"evosweep-scoop-{os.getuid()}"
+
+
+def spread(workers: int, hosts: Sequence[str]) -> list[tuple[str, int]]:
+    """`workers` spread round-robin over `hosts` (the first one gets the origin)."""
+    counts = [workers // len(hosts) + (i < workers % len(hosts)) for i in range(len(hosts))]
+    return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (tells a reused PID apart)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _slurm_job_gone(job: str) -> bool:
+    """True only when Slurm says `job` is no longer known or running."""
+    try:
+        result = subprocess.run(
+            ["squeue", "--noheader", "--jobs", job, "--format", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if result.returncode == 0:
+        return not result.stdout.strip()
+    return "Invalid job id" in result.stderr
+
+
+class RunDir:
+    """A per-run 0700 directory with the CURVE key pair and an owner record (host, PID, start
+    time, Slurm job) by which a later run recognises it as stale."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def create(cls, root: Path, with_keys: bool = True) -> RunDir:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = root.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise ScoopLaunchError(f"{root} is not a directory of this user; no keys go there")
+        if info.st_mode & 0o077:
+            root.chmod(0o700)
+        cls.remove_stale(root)
+        path = root / f"{RUN_PREFIX}{secrets.token_hex(8)}"
+        path.mkdir(mode=0o700)
+        run_dir = cls(path)
+        record = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "start": process_start_time(os.getpid()),
+            "job": os.environ.get("SLURM_JOB_ID"),
+        }
+        run_dir._write_private(OWNER_FILE, json.dumps(record))
+        if with_keys:
+            public, secret = zmq.auth.create_certificates(path, "run")
+            # Created with the umask's mode inside the 0700 directory; made owner-only here.
+            for name in (public, secret):
+                os.chmod(name, 0o600)
+        return run_dir
+
+    def _write_private(self, name: str, text: str) -> None:
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+
+    @property
+    def keys_dir(self) -> Path | None:
+        return self.path if (self.path / scoop_secure.SECRET_KEY).exists() else None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @staticmethod
+    def is_stale(path: Path) -> bool:
+        try:
+            record = json.loads((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            try:
+                age = time.time() - path.stat().st_mtime
+            except OSError:
+                return False
+            return age > UNRECORDED_STALE_SECONDS
+        if record.get("host") == socket.gethostname():
+            return process_start_time(record["pid"]) != record.get("start")
+        # Made on another node of a shared file system: only Slurm can tell its owner is gone.
+        job = record.get("job")
+        return bool(job) and job != os.environ.get("SLURM_JOB_ID") and _slurm_job_gone(job)
+
+    @classmethod
+    def remove_stale(cls, root: Path) -> list[Path]:
+        removed = []
+        for path in root.glob(f"{RUN_PREFIX}*"):
+            if path.is_dir() and cls.is_stale(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+
+class ScoopRun:
+    """One SCOOP run of `program` (a script and its arguments) on `workers` workers.
+
+    address: the one address the broker binds and the workers reach it at.
+    hosts: this node first, then the others of a Slurm job; the workers are spread over them
+    round-robin and those of the other nodes start through srun. None: all on this node.
+    protect: CURVE on every socket (off only to measure its cost).
+    own_group: the processes form their own process group (led by the broker); False: they
+    stay in the caller's, e.g. when the caller leads a session made for the run.
+    stderr: where every process's stderr goes; default: a pipe read by `lines()`.
+    """
+
+    def __init__(
+        self,
+        program: Sequence[str],
+        workers: int,
+        *,
+        address: str = LOOPBACK,
+        hosts: Sequence[str] | None = None,
+        runtime_root: Path | None = None,
+        protect: bool = True,
+        env: dict | None = None,
+        cwd: str | Path | None = None,
+        python: str = sys.executable,
+        cpus_per_worker: int = 1,
+        own_group: bool = True,
+        stderr=None,
+    ):
+        if scoop_secure.is_wildcard(address):
+            raise ScoopLaunchError(f"refusing to bind SCOOP to the wildcard {address!r}")
+        self.program = [str(part) for part in program]
+        self.workers = max(1, int(workers))
+        self.address = address
+        self.placement = spread(self.workers, list(hosts)) if hosts else [("", self.workers)]
+        self.runtime_root = runtime_root or default_runtime_root()
+        self.protect = protect
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = str(cwd or os.getcwd())
+        self.python = python
+        self.cpus_per_worker = cpus_per_worker
+        self.own_group = own_group
+        self._stderr_target = stderr
+        self.run_dir: RunDir | None = None
+        self.broker: subprocess.Popen | None = None
+        self.origin: subprocess.Popen | None = None
+        self.workers_here: list[subprocess.Popen] = []
+        self.steps: list[subprocess.Popen] = []
+        self.ports: tuple[int, int] | None = None
+        self._read_fd: int | None = None
+
+    # ----------------------------------------------------------------------------- start
+
+    @property
+    def processes(self) -> list[subprocess.Popen]:
+        started = [self.broker, self.origin, *self.workers_here, *self.steps]
+        return [process for process in started if process is not None]
+
+    def __enter__(self) -> ScoopRun:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> ScoopRun:
+        self.run_dir = RunDir.create(self.runtime_root, with_keys=self.protect)
+        try:
+            self._start_processes()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _secure_args(self, role: str, local: bool) -> list[str]:
+        args = [self.python, "-m", SECURE_MODULE, role]
+        keys = self.run_dir.keys_dir
+        if keys is not None:
+            args += ["--keys", str(keys)]
+        if local:
+            args += ["--parent", str(os.getpid())]
+        return args
+
+    def _bootstrap_args(self, origin: bool) -> list[str]:
+        task_port, info_port = self.ports
+        args = [
+            *("--size", str(self.workers), "--workingDirectory", self.cwd),
+            *("--brokerHostname", self.address, "--externalBrokerHostname", self.address),
+            *("--taskPort", str(task_port), "--metaPort", str(info_port)),
+        ]
+        if origin:
+            args.append("--origin")
+        return [*args, "--backend=ZMQ", "-v", *self.program]
+
+    def _start_processes(self) -> None:
+        if self._stderr_target is None:
+            read_fd, write_fd = os.pipe()
+            self._read_fd = read_fd
+            stderr = write_fd
+        else:
+            write_fd, stderr = None, self._stderr_target
+        common = {"env": self.env, "cwd": self.cwd, "stdin": subprocess.DEVNULL, "stderr": stderr}
+        try:
+            self.broker = subprocess.Popen(
+                [*self._secure_args("broker", True), "--address", self.address],
+                stdout=subprocess.PIPE,
+                **({"process_group": 0} if self.own_group else {}),
+                **common,
+            )
+            self.ports = self._read_ports()
+            group = {"process_group": self.broker.pid} if self.own_group else {}
+            local = self.placement[0][1]
+            self.origin = subprocess.Popen(
+                [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
+                **group,
+                **common,
+            )
+            for _ in range(local - 1):
+                self.workers_here.append(
+                    subprocess.Popen(
+                        [*self._secure_args("worker", True), "--", *self._bootstrap_args(False)],
+                        **group,
+                        **common,
+                    )
+                )
+            for host, count in self.placement[1:]:
+                self.steps.append(
+                    subprocess.Popen(self.srun_command(host, count), **group, **common)
+                )
+        finally:
+            if write_fd is not None:
+                os.close(write_fd)
+
+    def srun_command(self, host: str, count: int) -> list[str]:
+        """One srun step running `count` workers on `host`, as an argv list (no shell)."""
+        watch = f"{self.address}:{self.ports[0]}"
+        worker = [*self._secure_args("worker", False), "--watch", watch]
+        srun = [
+            "srun",
+            "--overlap",
+            "--nodes=1",
+            f"--ntasks={count}",
+            f"--cpus-per-task={self.cpus_per_worker}",
+            f"--nodelist={host}",
+            f"--job-name=scoop-{host}",
+            "--input=none",
+        ]
+        # srun ends its step on SIGTERM: the launcher's death then ends the remote workers at
+        # once; their broker watch is the backstop.
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+        return [*prefix, *srun, *worker, "--", *self._bootstrap_args(False)]
+
+    def _read_ports(self) -> tuple[int, int]:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.broker.stdout, selectors.EVENT_READ)
+            if not selector.select(BROKER_START_SECONDS):
+                raise ScoopLaunchError("the SCOOP broker did not report its ports")
+        line = self.broker.stdout.readline().decode().strip()
+        try:
+            task_port, info_port = (int(port) for port in line.split(","))
+        except ValueError:
+            self.broker.wait()
+            raise ScoopLaunchError(
+                f"the SCOOP broker did not start (exit code {self.broker.returncode})"
+            ) from None
+        return task_port, info_port
+
+    # ------------------------------------------------------------------------- watching
+
+    def lines(self) -> Iterator[str]:
+        """Every process's stderr, line by line, until all have exited.
+
+        Once the origin ends, the broker gets GRACE_SECONDS to follow (SCOOP's shutdown message);
+        once the broker ends, whatever is left is stopped: a worker that connected after the
+        shutdown was published would otherwise wait for a broker that is gone.
+        """
+        if self._read_fd is None:
+            raise ScoopLaunchError("lines() needs the default stderr pipe")
+        selector = selectors.DefaultSelector()
+        selector.register(self._read_fd, selectors.EVENT_READ, "stderr")
+        for process, role in ((self.origin, "origin"), (self.broker, "broker")):
+            selector.register(os.pidfd_open(process.pid), selectors.EVENT_READ, role)
+        pending, deadline, next_signal = b"", None, signal.SIGTERM
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                events = selector.select(timeout)
+                if not events and deadline is not None:
+                    self._signal_all(next_signal)
+                    deadline = time.monotonic() + KILL_SECONDS
+                    next_signal = signal.SIGKILL
+                for key, _ in events:
+                    if key.data == "stderr":
+                        chunk = os.read(self._read_fd, 65536)
+                        if not chunk:
+                            if pending:
+                                yield pending.decode(errors="replace")
+                            return
+                        pending += chunk
+                        *complete, pending = pending.split(b"\n")
+                        for line in complete:
+                            yield line.decode(errors="replace")
+                        continue
+                    selector.unregister(key.fd)
+                    os.close(key.fd)
+                    if key.data == "broker":
+                        self._signal_all(signal.SIGTERM)
+                        deadline = time.monotonic() + KILL_SECONDS
+                        next_signal = signal.SIGKILL
+                    elif deadline is None:
+                        deadline = time.monotonic() + GRACE_SECONDS
+        finally:
+            for key in list(selector.get_map().values()):
+                if key.data != "stderr":
+                    os.close(key.fd)
+            selector.close()
+
+    def wait(self) -> int:
+        """The origin's exit code, once every process of the run has ended."""
+        for process in self.processes:
+            process.wait()
+        return self.origin.returncode
+
+    @property
+    def stderr_fd(self) -> int | None:
+        """The read end of the processes' stderr pipe (what `lines()` reads)."""
+        return self._read_fd
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.origin is None else self.origin.poll()
+
+    # -------------------------------------------------------------------------- stopping
+
+    def _signal_all(self, signum: int) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    process.send_signal(signum)
+                    if signum == signal.SIGTERM:  # a stopped process acts on it only once continued
+                        process.send_signal(signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+    def stop(self) -> None:
+        """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
+        alive = [process for process in self.processes if process.poll() is None]
+        if alive:
+            self._signal_all(signal.SIGTERM)
+            deadline = time.monotonic() + KILL_SECONDS
+            for process in alive:
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+            self._signal_all(signal.SIGKILL)
+        for process in self.processes:
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
+        if self.run_dir is not None:
+            self.run_dir.remove()
+            self.run_dir = None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="evosweep.evolve.scoop_launcher", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("-n", "--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--address", default=LOOPBACK, help="the one address to bind")
+    parser.add_argument("--hosts", nargs="+", help="this node first, then the job's others")
+    parser.add_argument("--cpus-per-worker", type=int, default=1)
+    parser.add_argument("--runtime-root", type=Path, help="where the per-run directory goes")
+    parser.add_argument("--no-curve", action="store_true", help="no CURVE (to measure its cost)")
+    parser.add_argument(
+        "--parent", type=int, help="stop the run (SIGTERM to this launcher) when PARENT dies"
+    )
+    parser.add_argument("program", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS...]")
+    args = parser.parse_args(argv)
+    program = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not program:
+        parser.error("no program to run")
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    if args.parent:
+        scoop_secure.die_with_parent(args.parent, signal.SIGTERM)
+    run = ScoopRun(
+        program,
+        args.workers,
+        address=args.address,
+        hosts=args.hosts,
+        runtime_root=args.runtime_root,
+        protect=not args.no_curve,
+        cpus_per_worker=args.cpus_per_worker,
+        own_group=False,
+    )
+    with run:
+        for line in run.lines():
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        code = run.wait()
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

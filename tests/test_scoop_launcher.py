@@ -1,0 +1,564 @@
+"""SCOOP runs started by scoop_launcher, on real processes: every listener on the one address it
+was given, CURVE on every port (a crafted pickle executes nothing, from this namespace or from
+another one), no process left after the launcher is SIGKILLed, and the result of a serial run.
+
+A run is held mid-way without a clock: its stderr pipe is shrunk to one page and the test stops
+reading after the first progress line, so the origin blocks on its next line (its zmq I/O
+thread keeps answering handshakes) until the test reads again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import zmq
+import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
+
+import evosweep.evolve
+from evosweep.evolve import scoop_launcher, scoop_secure
+from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
+from evosweep.evolve.spec import build_run
+
+TESTS = Path(__file__).resolve().parent
+SRC = Path(evosweep.evolve.__file__).resolve().parents[2]
+MAIN = Path(evosweep.evolve.__file__).resolve().parent / "__main__.py"
+ENV = dict(os.environ, PYTHONPATH=str(SRC))
+# Bounds on waits for events that should come much sooner; reaching one fails the test.
+EVENT_SECONDS = 60
+ORPHAN_SECONDS = 60
+PIPE_PAGE = 4096
+# A private subnet for the test's own namespace (the Slurm test cluster uses 10.77.13.0/24).
+ROOT_ADDRESS, NS_ADDRESS = "10.77.99.1", "10.77.99.2"
+# Chunks of 6 genomes: tasks really go to the workers, however cheap Rastrigin is. 100
+# generations print about 8 KiB after the first one: more than the held pipe takes.
+PROBLEM = {
+    "algorithm": "cma-es",
+    "objective": "rastrigin",
+    "dimensions": 6,
+    "centroid": 5.0,
+    "sigma": 5.0,
+    "lambda": 24,
+    "generations": 100,
+    "chunksize": 6,
+    "checkpoint_every": 1000,
+}
+HANDSHAKE_END = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def write_run(directory: Path, workers: int = 2, problem=PROBLEM) -> tuple[list[str], Path]:
+    """The origin's program (the evolve entry point, SCOOP map) and where it puts its result."""
+    directory.mkdir(parents=True, exist_ok=True)
+    run = build_run("cma", problem, 7, workers, directory / "ck.pkl")
+    spec, result = directory / "run.json", directory / "result.pkl"
+    run.write(spec)
+    return [str(MAIN), "--spec", str(spec), "--result", str(result), "--map", "scoop"], result
+
+
+def comparable(result_path: Path) -> dict:
+    """A RunResult minus timings and worker counts."""
+    result = dataclasses.asdict(pickle.loads(result_path.read_bytes()))
+    for key in ("wall_seconds", "workers", "map", "worker_tasks"):
+        result.pop(key)
+    result["logbook"] = [{k: v for k, v in e.items() if k != "elapsed"} for e in result["logbook"]]
+    return result
+
+
+@pytest.fixture(scope="module")
+def serial_result(tmp_path_factory) -> dict:
+    program, result = write_run(tmp_path_factory.mktemp("serial"))
+    program[-1] = "serial"
+    subprocess.run([sys.executable, *program], env=ENV, check=True, capture_output=True)
+    return comparable(result)
+
+
+def held_run(tmp_path: Path, **options) -> tuple[ScoopRun, object, Path]:
+    """A started run held at its first progress line (see the module's docstring)."""
+    program, result = write_run(tmp_path / "run")
+    run = ScoopRun(program, 2, env=ENV, runtime_root=tmp_path / "runtime", **options)
+    run.start()
+    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, PIPE_PAGE)
+    lines = run.lines()
+    seen = []
+    for line in lines:
+        seen.append(line)
+        if line.startswith("generation "):
+            break
+    else:
+        raise AssertionError("the run ended before its first generation:\n" + "\n".join(seen))
+    return run, lines, result
+
+
+def finish(run: ScoopRun, lines) -> list[str]:
+    rest = list(lines)
+    assert run.wait() == 0, "\n".join(rest)
+    return rest
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
+def run_processes(run: ScoopRun) -> list[psutil.Process]:
+    return [p for process in run.processes for p in tree(process.pid)]
+
+
+def listeners(processes) -> dict[int, list[tuple[str, int]]]:
+    """(address, port) of every listening TCP socket (IPv4 and IPv6) of each process, matched
+    by socket inode from /proc/PID/fd (psutil)."""
+    found = {}
+    for process in processes:
+        found[process.pid] = [
+            (c.laddr.ip, c.laddr.port)
+            for c in process.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+    return found
+
+
+def wait_for_listeners(run: ScoopRun) -> dict[int, list[tuple[str, int]]]:
+    """Once the broker has its two sockets and every worker its direct socket."""
+    wanted = {run.broker.pid: 2, run.origin.pid: 1, **{w.pid: 1 for w in run.workers_here}}
+    deadline = time.monotonic() + EVENT_SECONDS
+    while time.monotonic() < deadline:
+        found = listeners(run_processes(run))
+        if all(len(found.get(pid, [])) >= count for pid, count in wanted.items()):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"listeners never all appeared: {found}")
+
+
+def bound_host(ip: str) -> str:
+    return ip.removeprefix("::ffff:")
+
+
+# -------------------------------------------------------------------------- attacker
+
+
+class Marker:
+    """Unpickling this creates the marker file: proof that a pickle was executed."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def payload_frames(marker: Path) -> list[list[bytes]]:
+    """The payload in every message shape whose frames SCOOP's broker or workers unpickle."""
+    evil = pickle.dumps(Marker(marker))
+    return [
+        [b"I", evil],  # broker: INIT
+        [b"SU", evil],  # broker: STATUS_UPDATE
+        [b"C", evil],  # broker: CONNECT
+        [b"T", evil, evil],  # broker relays it; a worker unpickles it
+        [b"RP", evil, evil],  # a worker's direct socket: REPLY
+    ]
+
+
+def handshake(host: str, port: int, kind: int, server_key: bytes | None, marker: Path) -> str:
+    """Connect a zmq socket (NULL security, or CURVE with a key pair of its own and the run's
+    server key), queue the payload, and return how the handshake ended."""
+    context = zmq.Context.instance()
+    sock = context.socket(kind)
+    sock.linger = 0
+    if server_key:
+        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.curve_serverkey = server_key
+    if kind == zmq.SUB:
+        sock.subscribe(b"")
+    monitor = sock.get_monitor_socket()
+    try:
+        sock.connect(f"tcp://{host}:{port}")
+        if kind == zmq.DEALER:
+            for frames in payload_frames(marker):
+                sock.send_multipart(frames)
+        while monitor.poll(EVENT_SECONDS * 1000):
+            event = recv_monitor_message(monitor)["event"]
+            if event & HANDSHAKE_END:
+                return zmq.Event(event).name
+        return "no handshake event"
+    finally:
+        sock.disable_monitor()
+        monitor.close()
+        sock.close()
+
+
+def attack(host: str, ports: list[int], server_key: bytes | None, marker: Path) -> dict:
+    """Per port: whether TCP reaches it, and how each zmq handshake carrying the payload ended."""
+    outcome = {}
+    for port in ports:
+        try:
+            socket.create_connection((host, port), timeout=EVENT_SECONDS).close()
+        except ConnectionRefusedError:
+            outcome[port] = {"tcp": "refused"}
+            continue
+        outcome[port] = {
+            "tcp": "open",
+            "handshakes": [
+                handshake(host, port, kind, key, marker)
+                for kind in (zmq.DEALER, zmq.SUB)
+                for key in (None, server_key)
+            ],
+        }
+    return outcome
+
+
+def attack_main() -> None:
+    """Entry point for the attacker inside the test's network namespace (JSON on stdout)."""
+    host, ports, key, marker = json.loads(sys.argv[1])
+    result = attack(host, ports, key.encode(), Path(marker))
+    print(json.dumps({str(port): value for port, value in result.items()}))
+
+
+def attack_from(netns: str, host: str, ports: list[int], key: bytes, marker: Path) -> dict:
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import {__name__} as t; t.attack_main()"
+    )
+    argument = json.dumps([host, ports, key.decode(), str(marker)])
+    output = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", code, argument],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=10 * EVENT_SECONDS,
+    )
+    assert output.returncode == 0, output.stderr
+    return {int(port): value for port, value in json.loads(output.stdout).items()}
+
+
+def assert_rejected(outcome: dict) -> None:
+    """Every port was reached and refused every handshake; CURVE peers with a key of their own
+    were refused by the authenticator (socket types that do not match fail earlier)."""
+    for port, result in outcome.items():
+        assert result["tcp"] == "open", (port, result)
+        assert "HANDSHAKE_SUCCEEDED" not in result["handshakes"], (port, result)
+        assert "no handshake event" not in result["handshakes"], (port, result)
+        assert "HANDSHAKE_FAILED_AUTH" in result["handshakes"], (port, result)
+
+
+NETNS_PREFIX = "evosweep-scoop-"
+
+
+def remove_leftover_namespaces() -> None:
+    """Namespaces (and their veth) of test processes that died before their teardown: the
+    root side would hold ROOT_ADDRESS twice."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
+        tag = name.removeprefix(NETNS_PREFIX)
+        if (
+            name.startswith(NETNS_PREFIX)
+            and tag.isdigit()
+            and not any(
+                pid % 100000 == int(tag) for pid in psutil.pids() if "pytest" in _cmdline(pid)
+            )
+        ):
+            subprocess.run(["ip", "link", "del", f"evsh{tag}"], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def netns():
+    """A network namespace joined to this one by a veth pair on a private /24; removed after."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a network namespace and a veth pair needs root")
+    if not shutil.which("ip"):
+        pytest.skip("creating a network namespace needs iproute2's `ip`")
+    remove_leftover_namespaces()
+    tag = os.getpid() % 100000
+    name, host_side, ns_side = f"{NETNS_PREFIX}{tag}", f"evsh{tag}", f"evsn{tag}"
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "link", "add", host_side, "type", "veth", "peer", "name", ns_side],
+        ["ip", "link", "set", ns_side, "netns", name],
+        ["ip", "addr", "add", f"{ROOT_ADDRESS}/24", "dev", host_side],
+        ["ip", "link", "set", host_side, "up"],
+        ["ip", "-n", name, "addr", "add", f"{NS_ADDRESS}/24", "dev", ns_side],
+        ["ip", "-n", name, "link", "set", ns_side, "up"],
+        ["ip", "-n", name, "link", "set", "lo", "up"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", host_side], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_run_equals_a_serial_run_and_leaves_nothing(tmp_path, serial_result):
+    program, result = write_run(tmp_path / "run")
+    with ScoopRun(program, 2, env=ENV, runtime_root=tmp_path / "runtime") as run:
+        processes = run_processes(run)
+        lines = list(run.lines())
+        assert run.wait() == 0, "\n".join(lines)
+    assert comparable(result) == serial_result
+    assert pickle.loads(result.read_bytes()).worker_tasks == PROBLEM["generations"] * 4
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+    assert list((tmp_path / "runtime").iterdir()) == []  # the run's key directory is gone
+
+
+@pytest.mark.parametrize("bound", ["loopback", "veth"])
+def test_listeners_are_narrow_and_refuse_peers_without_the_key(
+    bound, tmp_path, netns, serial_result
+):
+    """The run binds loopback (a laptop) or the veth's root-side address (standing in for the
+    batch node's cluster address). From where the ports are reachable, every handshake without
+    the run's key fails and the payload never runs; from elsewhere nothing answers."""
+    address = scoop_launcher.LOOPBACK if bound == "loopback" else ROOT_ADDRESS
+    marker = tmp_path / "marker"
+    run, lines, result = held_run(tmp_path, address=address)
+    try:
+        found = wait_for_listeners(run)
+        bound_to = {bound_host(ip) for ports in found.values() for ip, _ in ports}
+        assert bound_to == {address}, found  # one address, never a wildcard
+        ports = sorted(port for ports in found.values() for _, port in ports)
+
+        keys = run.run_dir.path
+        assert keys.stat().st_mode & 0o777 == 0o700
+        for name in (scoop_secure.PUBLIC_KEY, scoop_secure.SECRET_KEY):
+            assert (keys / name).stat().st_mode & 0o777 == 0o600
+        public, secret = zmq.auth.load_certificate(keys / scoop_secure.SECRET_KEY)
+        for process in run_processes(run):
+            assert secret.decode() not in " ".join(process.cmdline())
+            assert not any(secret.decode() in value for value in process.environ().values())
+
+        if bound == "loopback":
+            assert_rejected(attack(address, ports, public, marker))
+            unreachable = attack_from(netns, ROOT_ADDRESS, ports, public, marker)
+        else:
+            assert_rejected(attack_from(netns, address, ports, public, marker))
+            unreachable = attack(scoop_launcher.LOOPBACK, ports, public, marker)
+        assert all(result == {"tcp": "refused"} for result in unreachable.values()), unreachable
+
+        assert all(process.poll() is None for process in run.processes)
+        finish(run, lines)
+    finally:
+        run.stop()
+    assert not marker.exists()
+    assert comparable(result) == serial_result
+    assert pickle.loads(result.read_bytes()).worker_tasks > 0
+
+
+def test_without_curve_the_same_payload_runs(tmp_path):
+    """The control: the attack is real. With CURVE off (narrow binds only), it gets through."""
+    marker = tmp_path / "marker"
+    run, lines, _ = held_run(tmp_path, protect=False)
+    try:
+        outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, marker)
+        assert outcome == "HANDSHAKE_SUCCEEDED"
+        deadline = time.monotonic() + EVENT_SECONDS
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists()
+    finally:
+        run.stop()
+
+
+def test_a_key_holder_is_admitted(tmp_path):
+    """The control of the rejections: the same client with the run's own key pair completes the
+    handshake with the broker (and sends nothing)."""
+    run, lines, _ = held_run(tmp_path)
+    try:
+        context = zmq.Context.instance()
+        dealer = context.socket(zmq.DEALER)
+        dealer.linger = 0
+        public, secret = zmq.auth.load_certificate(run.run_dir.path / scoop_secure.SECRET_KEY)
+        dealer.curve_publickey, dealer.curve_secretkey, dealer.curve_serverkey = (
+            public,
+            secret,
+            public,
+        )
+        monitor = dealer.get_monitor_socket()
+        dealer.connect(f"tcp://{run.address}:{run.ports[0]}")
+        event = None
+        while monitor.poll(EVENT_SECONDS * 1000):
+            event = recv_monitor_message(monitor)["event"]
+            if event & HANDSHAKE_END:
+                break
+        dealer.disable_monitor()
+        monitor.close()
+        dealer.close()
+        assert event == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        finish(run, lines)
+    finally:
+        run.stop()
+
+
+IN_PROCESS_LAUNCHER = """
+import sys
+from pathlib import Path
+from evosweep.evolve.scoop_launcher import ScoopRun
+with ScoopRun(sys.argv[2:], 2, runtime_root=Path(sys.argv[1])) as run:
+    for line in run.lines():
+        print(line, flush=True)
+"""
+# A rule's process running the CLI launcher, as evolve/launch.py does.
+CLI_PARENT = """
+import os, subprocess, sys
+command = [sys.executable, "-m", "evosweep.evolve.scoop_launcher", "-n", "2",
+           "--parent", str(os.getpid()), "--runtime-root", sys.argv[1], "--", *sys.argv[2:]]
+sys.exit(subprocess.run(command, stderr=sys.stdout).returncode)
+"""
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    living = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                living.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return living
+
+
+@pytest.mark.parametrize("launcher", ["in-process", "cli-under-a-parent"])
+def test_sigkill_of_the_launching_process_leaves_no_process(launcher, tmp_path):
+    """SIGKILL the process that launched the run, mid-run (its origin stopped, so the run
+    cannot end by itself): every process of the run is gone within ORPHAN_SECONDS."""
+    program, _ = write_run(tmp_path / "run")
+    runtime = tmp_path / "runtime"
+    code = IN_PROCESS_LAUNCHER if launcher == "in-process" else CLI_PARENT
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(runtime), *program],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in process.stdout:
+            if line.startswith("generation "):
+                break
+        else:
+            raise AssertionError("the run ended before its first generation")
+        run = tree(process.pid)[1:]
+        origin = [p for p in run if "--origin" in p.cmdline()]
+        assert len(origin) == 1 and len(alive(run)) >= 3, run
+        origin[0].suspend()  # SIGSTOP: the run cannot finish on its own now
+        assert len(list(runtime.glob("run-*"))) == 1
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + ORPHAN_SECONDS
+        while alive(run) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(run) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+    if launcher == "in-process":
+        # Nobody was left to remove the key directory: the next run removes it.
+        (stale,) = runtime.glob("run-*")
+        assert RunDir.is_stale(stale)
+        RunDir.create(runtime).remove()
+    assert list(runtime.glob("run-*")) == []
+
+
+def test_a_worker_on_another_node_leaves_when_the_broker_is_gone(tmp_path):
+    """A worker started with --watch (as srun starts them) and no parent to die with exits by
+    itself once its broker's port stops answering."""
+    script = tmp_path / "idle.py"
+    script.write_text("")
+    broker = subprocess.Popen(
+        [sys.executable, "-m", scoop_launcher.SECURE_MODULE, "broker", "--address", "127.0.0.1"],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    task_port, info_port = broker.stdout.readline().strip().split(",")
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", scoop_launcher.SECURE_MODULE, "worker"),
+            *("--watch", f"127.0.0.1:{task_port}", "--"),
+            *("--size", "2", "--workingDirectory", str(tmp_path)),
+            *("--brokerHostname", "127.0.0.1", "--externalBrokerHostname", "127.0.0.1"),
+            *("--taskPort", task_port, "--metaPort", info_port, str(script)),
+        ],
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_listener_of(worker.pid)
+        broker.kill()
+        broker.wait()
+        assert worker.wait(timeout=ORPHAN_SECONDS) == scoop_secure.WATCHDOG_EXIT
+        assert "broker 127.0.0.1" in worker.stderr.read()
+    finally:
+        for process in (broker, worker):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def wait_for_listener_of(pid: int) -> bool:
+    deadline = time.monotonic() + EVENT_SECONDS
+    while time.monotonic() < deadline:
+        if listeners([psutil.Process(pid)])[pid]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_wildcards_are_refused():
+    with pytest.raises(ScoopLaunchError, match="wildcard"):
+        ScoopRun(["x.py"], 2, address="0.0.0.0")
+    guard = scoop_secure.Guard(host="127.0.0.1")
+    assert guard.endpoint("tcp://*:5555") == "tcp://127.0.0.1:5555"
+    assert guard.endpoint("tcp://10.1.2.3:*") == "tcp://10.1.2.3:*"
+    for endpoint in ("tcp://0.0.0.0:1", "tcp://[::]:1", "ipc:///tmp/x"):
+        with pytest.raises(scoop_secure.WildcardBind):
+            scoop_secure.Guard(host="::").endpoint(endpoint)
+
+
+def test_stale_run_directories_are_recognised(tmp_path):
+    """A directory whose owner process is gone (or is another process under a reused PID) is
+    stale; one whose owner lives is not."""
+    mine = RunDir.create(tmp_path)
+    record = json.loads((mine.path / scoop_launcher.OWNER_FILE).read_text())
+    assert record["pid"] == os.getpid() and not RunDir.is_stale(mine.path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for pid, start in ((gone.pid, record["start"]), (os.getpid(), record["start"] + 1)):
+        other = tmp_path / f"{scoop_launcher.RUN_PREFIX}{pid}-{start}"
+        other.mkdir(mode=0o700)
+        owner = {"host": socket.gethostname(), "pid": pid, "start": start, "job": None}
+        (other / scoop_launcher.OWNER_FILE).write_text(json.dumps(owner))
+        assert RunDir.is_stale(other)
+    removed = RunDir.remove_stale(tmp_path)
+    assert len(removed) == 2 and mine.path.exists()
+    mine.remove()
