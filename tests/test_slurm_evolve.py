@@ -1,7 +1,7 @@
-"""Rule evolve on the local Slurm cluster: SCOOP workers start as srun steps through the shim.
+"""Rule evolve on the local Slurm cluster: SCOOP workers on other nodes start as srun steps.
 
 The job asks for 2 tasks (profiles/slurm/config.yaml), here spread over 2 nodes: the origin
-runs on the batch node and the other node's worker starts with the srun stand-in for ssh, so
+runs on the batch node and the other node's worker starts as an srun step (scoop_launcher), so
 sacct lists it as a step of the job. The result must equal a local run's.
 """
 
@@ -70,7 +70,7 @@ def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
     # Every generation's 24 genomes went out as 4 chunks of 6.
     assert best["worker_tasks"] == PROBLEM["generations"] * PROBLEM["lambda"] // 6
     log = (workdir / "logs" / "evolve" / "cma.log").read_text()
-    assert "--ssh-executable" in log and "--hostfile" in log
+    assert "evosweep.evolve.scoop_launcher" in log and "--hosts" in log
 
 
 def test_slurm_result_equals_local_run(slurm_evolve_run, tmp_path):

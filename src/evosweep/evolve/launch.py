@@ -1,8 +1,8 @@
 """Launch one evolution run in a SCOOP origin (or serially) and return its RunResult.
 
-The parent side of the boundary: writes the RunSpec, starts `python -m scoop` (through the srun
-shim inside a Slurm allocation), streams the origin's progress lines into the rule log and
-reads back the RunResult the origin pickled.
+The parent side of the boundary: writes the RunSpec, starts the origin under scoop_launcher
+(SCOOP's broker and workers, authenticated, on one address), streams the origin's progress
+lines into the rule log and reads back the RunResult the origin pickled.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from evosweep.evolve.spec import RunResult, RunSpec
 
 HERE = Path(__file__).resolve().parent
 SCOOP_MAIN = HERE / "__main__.py"
-SRUN_SHIM = HERE / "srun_ssh.sh"
 SRC_DIR = HERE.parents[1]
 
 log = logging.getLogger(__name__)
@@ -31,24 +30,21 @@ class EvolveError(EvosweepError):
     """The evolution could not run or did not finish."""
 
 
-def write_hostfile(path: Path, hosts: list[str], workers: int) -> Path:
-    """SCOOP hostfile spreading `workers` round-robin over `hosts`."""
-    counts = [workers // len(hosts) + (i < workers % len(hosts)) for i in range(len(hosts))]
-    path.write_text("".join(f"{h} {n}\n" for h, n in zip(hosts, counts, strict=True) if n))
-    return path
-
-
 def origin_command(spec_path: Path, result_path: Path, workers: int, map_mode="scoop") -> list:
-    """The command that runs the origin: under `python -m scoop` for the SCOOP map."""
+    """The command that runs the origin: under scoop_launcher for the SCOOP map."""
     command = [sys.executable]
     if map_mode == "scoop":
-        command += ["-m", "scoop", "-n", str(workers)]
+        # SCOOP's broker and workers bound to one address, CURVE on every socket, ending with
+        # this process; in a Slurm job the other nodes' workers start as srun steps.
+        command += ["-m", "evosweep.evolve.scoop_launcher", "-n", str(workers)]
+        command += ["--parent", str(os.getpid())]
         if allocation.in_slurm_job():
-            # SCOOP's only remote launcher is ssh: it gets a stand-in that starts each host's
-            # workers as an srun step inside this allocation (no sshd, no keys).
-            hosts = allocation.job_hosts()
-            hostfile = write_hostfile(spec_path.with_suffix(".hosts"), hosts, workers)
-            command += ["--hostfile", str(hostfile), "--ssh-executable", str(SRUN_SHIM)]
+            hosts = allocation.job_hosts()[:workers]
+            command += ["--hosts", *hosts, "--address", allocation.bind_address(len(hosts) > 1)]
+            command += ["--cpus-per-worker", str(allocation.cpus_per_worker())]
+            # The run's keys must be readable on the other nodes: the shared state directory.
+            command += ["--runtime-root", str(spec_path.parent / ".scoop")]
+        command.append("--")
     return command + [
         str(SCOOP_MAIN),
         *("--spec", str(spec_path), "--result", str(result_path), "--map", map_mode),
@@ -90,7 +86,6 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
         result = pickle.load(handle)
     result_path.unlink()
     spec_path.unlink(missing_ok=True)
-    spec_path.with_suffix(".hosts").unlink(missing_ok=True)
     return result
 
 

@@ -49,7 +49,9 @@ RUN_PREFIX = "run-"
 # After the origin ends, the broker gets this long to leave on its own (SCOOP's shutdown message)
 # before the rest is terminated; a process still there this long after SIGTERM gets SIGKILL.
 GRACE_SECONDS = 10.0
-KILL_SECONDS = 5.0
+KILL_SECONDS = 10.0
+# Signals on which the command-line launcher stops the run in order.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
 BROKER_START_SECONDS = 60.0
 # A directory without an owner record is one being created, unless it is older than this.
 UNRECORDED_STALE_SECONDS = 600.0
@@ -201,7 +203,7 @@ class ScoopRun:
         self.workers = max(1, int(workers))
         self.address = address
         self.placement = spread(self.workers, list(hosts)) if hosts else [("", self.workers)]
-        self.runtime_root = runtime_root or default_runtime_root()
+        self.runtime_root = Path(runtime_root or default_runtime_root()).absolute()
         self.protect = protect
         self.env = dict(os.environ if env is None else env)
         self.cwd = str(cwd or os.getcwd())
@@ -339,9 +341,10 @@ class ScoopRun:
     def lines(self) -> Iterator[str]:
         """Every process's stderr, line by line, until all have exited.
 
-        Once the origin ends, the broker gets GRACE_SECONDS to follow (SCOOP's shutdown message);
-        once the broker ends, whatever is left is stopped: a worker that connected after the
-        shutdown was published would otherwise wait for a broker that is gone.
+        Once the broker ends, the other workers are stopped at once (one that connected after
+        SCOOP's shutdown message was published would wait for a broker that is gone). Once the
+        origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to write
+        its result; the broker, to follow the origin's shutdown message) before it is stopped.
         """
         if self._read_fd is None:
             raise ScoopLaunchError("lines() needs the default stderr pipe")
@@ -373,10 +376,8 @@ class ScoopRun:
                     selector.unregister(key.fd)
                     os.close(key.fd)
                     if key.data == "broker":
-                        self._signal_all(signal.SIGTERM)
-                        deadline = time.monotonic() + KILL_SECONDS
-                        next_signal = signal.SIGKILL
-                    elif deadline is None:
+                        self._signal_all(signal.SIGTERM, but=self.origin)
+                    if deadline is None:
                         deadline = time.monotonic() + GRACE_SECONDS
         finally:
             for key in list(selector.get_map().values()):
@@ -401,9 +402,9 @@ class ScoopRun:
 
     # -------------------------------------------------------------------------- stopping
 
-    def _signal_all(self, signum: int) -> None:
+    def _signal_all(self, signum: int, but: subprocess.Popen | None = None) -> None:
         for process in self.processes:
-            if process.poll() is None:
+            if process is not but and process.poll() is None:
                 try:
                     process.send_signal(signum)
                     if signum == signal.SIGTERM:  # a stopped process acts on it only once continued
@@ -457,7 +458,10 @@ def main(argv=None) -> int:
     def terminate(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminate)
+    # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than
+    # killing this process and, through their death signal, the origin with it.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, terminate)
     if args.parent:
         scoop_secure.die_with_parent(args.parent, signal.SIGTERM)
     run = ScoopRun(
