@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from node_fits import FITS_VARIABLE, MARKER_VARIABLE, NODE_VARIABLE, fit_records
+from node_faults import MARKER_VARIABLE, NODE_VARIABLE
 
 from evolve_results import comparable
 from slurm_cluster import NODES, TESTS, jobs_by_name, node_address, node_pids, run_on_slurm, sacct
@@ -40,14 +40,14 @@ CONFIG = {
         "models": {
             "svc_iris": {
                 "dataset": "iris",
-                "estimator": "node_fits.RecordingSVC",  # SVC that notes where each fit ran
+                "estimator": "sklearn.svm.SVC",
                 "space": SPACE,
                 "cv": 3,
             },
             # The same search with an SVC that hangs in its first fit on the victim node.
             "svc_lost": {
                 "dataset": "iris",
-                "estimator": "node_fits.HangOnceOnNode",
+                "estimator": "node_faults.HangOnceOnNode",
                 "space": SPACE,
                 "cv": 3,
             },
@@ -98,7 +98,7 @@ def hostnames(nodelist: str) -> list[str]:
 
 
 def job_environment(**variables) -> dict[str, str]:
-    """PYTHONPATH with tests/ (engines, workers and rules import node_fits), plus `variables`."""
+    """PYTHONPATH with tests/ (engines and the rule import node_faults), plus `variables`."""
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     return {"PYTHONPATH": path, **variables}
 
@@ -152,23 +152,20 @@ def kill_node_engines(node: str, marker: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def runs(slurm_cluster, tmp_path_factory):
-    """The run through the profile (losing VICTIM's engines mid-fit in search svc_lost) and a
-    local run of the same config."""
+    """The run through the profile (losing VICTIM's engines mid-fit in search svc_lost) and,
+    meanwhile, a local run of the same config (no fit hangs there: no node is named VICTIM)."""
     root = tmp_path_factory.mktemp("multinode")
     slurm_dir, local_dir = root / "slurm", root / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
     marker = root / "hung-engine.pid"
-    fits_dir = root / "fits"
-    fits_dir.mkdir()
     killed: list[int] = []
     with pytest.MonkeyPatch.context() as patch:
-        fits = {FITS_VARIABLE: str(fits_dir)}
         hang = {NODE_VARIABLE: VICTIM, MARKER_VARIABLE: str(marker)}
-        for name, value in job_environment(**fits, **hang).items():
+        for name, value in job_environment(**hang).items():
             patch.setenv(name, value)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            on_slurm = pool.submit(
                 run_on_slurm,
                 slurm_dir,
                 CONFIG,
@@ -176,26 +173,23 @@ def runs(slurm_cluster, tmp_path_factory):
                 timeout=RUN_SECONDS,
                 set_resources=SET_RESOURCES,
             )
+            local = pool.submit(snakemake, local_dir, CONFIG, "--cores", "2", "all")
             try:
-                if wait_for_file(marker, lambda: not future.done(), HANG_SECONDS):
+                if wait_for_file(marker, lambda: not on_slurm.done(), HANG_SECONDS):
                     killed = kill_node_engines(VICTIM, marker)
             finally:
                 # Whatever failed above, never leave a fit hanging in a Slurm job.
                 if marker.exists() and not killed:
                     with contextlib.suppress(OSError, ValueError):
                         os.kill(int(marker.read_text()), signal.SIGKILL)
-            output, run_id = future.result()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in job_environment().items():
-            patch.setenv(name, value)
-        snakemake(local_dir, CONFIG, "--cores", "2", "all")
+            output, run_id = on_slurm.result()
+            local.result()
     return {
         "slurm": slurm_dir,
         "local": local_dir,
         "run_id": run_id,
         "output": output,
         "killed": killed,
-        "fits": fit_records(fits_dir),
     }
 
 
@@ -208,8 +202,8 @@ def rule_job(runs, rule: str, wildcard: str) -> dict[str, str]:
     return jobs[0]
 
 
-def job_steps(job_id: str) -> dict[str, dict[str, str]]:
-    return {step["JobID"]: step for step in sacct(job_id, fields=STEP_FIELDS)}
+def job_steps(job_id: str, fields=STEP_FIELDS) -> dict[str, dict[str, str]]:
+    return {step["JobID"]: step for step in sacct(job_id, fields=fields)}
 
 
 def batch_node(job_id: str, steps: dict) -> str:
@@ -219,11 +213,6 @@ def batch_node(job_id: str, steps: dict) -> str:
 def engine_steps(job_id: str, steps: dict) -> list[dict[str, str]]:
     """The srun steps of a search job (numbered steps: the engines)."""
     return [step for key, step in steps.items() if re.fullmatch(rf"{job_id}\.\d+", key)]
-
-
-def fits_of(runs, job: str, role: str) -> list[dict]:
-    """Where the processes of `role` in Slurm job `job` ran fits (node_fits.RecordingSVC)."""
-    return [record for record in runs["fits"] if record["job"] == job and record["role"] == role]
 
 
 def test_engines_ran_on_every_node_and_met_the_controller_on_the_batch_node(runs):
@@ -236,34 +225,47 @@ def test_engines_ran_on_every_node_and_met_the_controller_on_the_batch_node(runs
     assert sorted(hostnames(step["NodeList"])) == sorted(NODES), step
     assert (step["State"], step["ExitCode"]) == ("COMPLETED", "0:0"), step
     assert steps[f"{job}.batch"]["State"] == "COMPLETED", steps
-    # The fits themselves ran on engines of several nodes, not just their step.
-    fit_nodes = {record["host"] for record in fits_of(runs, job, "engine")}
-    assert len(fit_nodes) >= 2 and fit_nodes <= set(NODES), runs["fits"]
     log = (runs["slurm"] / "logs" / "search" / "svc_iris.log").read_text()
     address = node_address(batch_node(job, steps))
+    # Every engine, on every node, registered with the controller there before any fit.
     assert f"{len(NODES)} engine(s) ready" in log, log
     assert f"(srun, controller {address})" in log, log
 
 
-@pytest.mark.parametrize("rule, problem", [("evolve", "cma"), ("evolve_pareto", "iris_features")])
-def test_scoop_workers_ran_as_completed_steps_on_other_nodes(runs, rule, problem):
+EVOLUTIONS = [("evolve", "cma"), ("evolve_pareto", "iris_features")]
+
+
+@pytest.mark.parametrize("rule, problem", EVOLUTIONS)
+def test_scoop_workers_ran_on_the_other_nodes_and_met_the_broker_on_the_batch_node(
+    runs, rule, problem
+):
     job = rule_job(runs, rule, problem)["JobID"]
-    steps = job_steps(job)
+    # SubmitLine last (sacct() splits at most that often); only where no step's command spans
+    # lines, as the engines' `python -c` program does.
+    steps = job_steps(job, [*STEP_FIELDS, "SubmitLine"])
     batch = batch_node(job, steps)
     workers = [step for step in steps.values() if step["JobName"].startswith("scoop-")]
     # The origin runs in the batch step; the other nodes' workers each in a step of their own.
     worker_nodes = {node for step in workers for node in hostnames(step["NodeList"])}
     assert worker_nodes == set(NODES) - {batch}, steps
-    assert all(step["State"] == "COMPLETED" for step in steps.values()), steps
     best = json.loads((runs["slurm"] / "results" / "evolve" / problem / "best.json").read_text())
     assert best["workers"] == len(NODES)
     assert best["worker_tasks"] > 0, best  # chunks went out to the workers
-    if problem == "iris_features":  # its fitness fits the RecordingSVC of svc_iris
-        remote = [r for r in fits_of(runs, job, "scoop") if r["host"] != batch]
-        assert remote, f"no SCOOP worker off {batch} ran a fit: {runs['fits']}"
-        # ... having reached the broker at the batch node's cluster address
-        brokers = {socket.gethostbyname(record["broker"]) for record in remote}
-        assert brokers == {node_address(batch)}, remote
+    # Each worker step was told the broker's address: the batch node's.
+    for step in workers:
+        told = re.search(r"--brokerHostname[= ]\"?([^\s\"]+)", step["SubmitLine"])
+        assert told, step
+        assert socket.gethostbyname(told.group(1)) == node_address(batch), step
+
+
+@pytest.mark.parametrize("rule, problem", EVOLUTIONS)
+def test_scoop_worker_steps_ended_completed(runs, rule, problem):
+    """Each worker leaves when the origin is done; a step ended by a signal shows CANCELLED."""
+    job = rule_job(runs, rule, problem)["JobID"]
+    steps = job_steps(job)
+    assert any(step["JobName"].startswith("scoop-") for step in steps.values()), steps
+    states = {key: (step["State"], step["ExitCode"]) for key, step in steps.items()}
+    assert set(states.values()) == {("COMPLETED", "0:0")}, states
 
 
 def test_lost_node_search_resubmitted_its_batch_and_finished_in_one_job(runs):
