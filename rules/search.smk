@@ -43,7 +43,9 @@ rule search:
         spec=search_model_spec,
         seed=config["seed"],
         workers=config["search"]["engines"],
-        checkpoint=None,
+        # Not an output: the journal of finished fits beside it ({model}.journal) outlives a
+        # killed or timed-out job, and the rerun resumes from it.
+        checkpoint="results/checkpoints/search/{model}.pkl",
     script:
         "../scripts/search.py"
 

@@ -316,10 +316,12 @@ class _ViewBackend(IPythonParallelBackend):
     MIN_IDEAL_BATCH_DURATION = 1.0
     supports_timeout = True  # retrieve_result honours Parallel(timeout=...)
 
-    def __init__(self, view, observer=None, **kwargs):
+    def __init__(self, view, observer=None, journal=None, **kwargs):
         super().__init__(view=view, **kwargs)
         # Told of each Parallel call, each batch's calls and each finished batch (progress).
         self.observer = observer
+        # Answers the fits it holds and records the others as they come back (resume).
+        self.journal = journal
 
     def effective_n_jobs(self, n_jobs):
         # The stock backend answers len(view), which is 1 for a 1-engine cluster.
@@ -329,11 +331,15 @@ class _ViewBackend(IPythonParallelBackend):
         if self.observer is not None:
             self.observer.start_call()
 
+    def batch_completed(self, batch_size, duration):
+        # A batch the journal answered ran on no engine: its time must not grow the batches.
+        if self.journal is None or not self.journal.answering():
+            super().batch_completed(batch_size, duration)
+
     def submit(self, func, callback=None):
         observer = self.observer
         if observer is not None:
             observer.submitted(func.items)
-        batch = _Batch(self._view, func, retries=max(1, len(self._view)))
 
         def done(future):
             if callback is not None:
@@ -341,6 +347,12 @@ class _ViewBackend(IPythonParallelBackend):
             if observer is not None:
                 observer.completed(len(func))
 
+        def send(batch):
+            return _Batch(self._view, batch, retries=max(1, len(self._view)))
+
+        if self.journal is not None:
+            return self.journal.submit(func, send, done)
+        batch = send(func)
         batch.future.add_done_callback(done)
         return batch
 
@@ -392,14 +404,16 @@ class EngineCluster:
         return joblib_jobs(self.n_engines)
 
     @contextlib.contextmanager
-    def joblib_backend(self, observer=None):
+    def joblib_backend(self, observer=None, journal=None):
         """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view;
-        `observer` (e.g. a search's progress) hears of every Parallel call and batch."""
+        `observer` (e.g. a search's progress) hears of every Parallel call and batch;
+        `journal` (a journal.FitJournal) answers the fits it holds and records the others."""
         from joblib import parallel_config, register_parallel_backend
 
         view = self.view
         register_parallel_backend(
-            BACKEND_NAME, lambda **kwargs: _ViewBackend(view=view, observer=observer, **kwargs)
+            BACKEND_NAME,
+            lambda **kwargs: _ViewBackend(view=view, observer=observer, journal=journal, **kwargs),
         )
         with parallel_config(backend=BACKEND_NAME, n_jobs=self.parallel_jobs):
             yield self

@@ -82,10 +82,15 @@ def load_best_params(path) -> dict:
 
 
 def remove_checkpoint(checkpoint) -> None:
-    """The outputs exist: the checkpoint would only be a stale resume point."""
+    """The outputs exist: the checkpoint and its journal would only be a stale resume point."""
+    from evosweep import journal
+
     if Path(checkpoint).exists():
         Path(checkpoint).unlink()
         log.info("outputs written; removed checkpoint %s", checkpoint)
+    if journal.path_for(checkpoint).exists():
+        journal.remove_files(journal.path_for(checkpoint))
+        log.info("outputs written; removed journal %s", journal.path_for(checkpoint))
 
 
 def run_problem(

@@ -14,13 +14,21 @@ from evosweep.search.progress import FitProgress
 log = logging.getLogger(__name__)
 
 
-def fit_search(search, features, labels, engines) -> FitProgress:
-    """Fit a scikit-learn search on `engines`, logging fits done / total as batches finish."""
+def fit_search(search, features, labels, engines, journal=None) -> FitProgress:
+    """Fit a scikit-learn search on `engines`, logging fits done / total as batches finish;
+    `journal` (a journal.FitJournal) answers the fits it holds and records the others."""
     progress = FitProgress()
     search.n_jobs = engines.parallel_jobs
-    with engines.joblib_backend(observer=progress):
+    with engines.joblib_backend(observer=progress, journal=journal):
         search.fit(features, labels)
     return progress
+
+
+def journal_identity(name: str, spec: dict, seed: int, features, labels) -> dict:
+    """Everything that changes the fits of this search: its model spec, seed and data."""
+    from joblib import hash as joblib_hash
+
+    return {"search": name, "spec": spec, "seed": seed, "data": joblib_hash((features, labels))}
 
 
 def read_training_data(name: str, spec: dict, train_path):
@@ -38,15 +46,27 @@ def read_training_data(name: str, spec: dict, train_path):
     return features, labels
 
 
-def run_sklearn(name, spec, seed, features, labels, workers, **cluster_options) -> SearchOutcome:
-    """Grid, random or halving on a private ipyparallel cluster of `workers` engines."""
+def run_sklearn(
+    name, spec, seed, features, labels, workers, journal=None, **cluster_options
+) -> SearchOutcome:
+    """Grid, random or halving on a private ipyparallel cluster of `workers` engines;
+    `journal`: a journal.FitJournal to resume from and record into."""
     from evosweep.engines import engine_cluster
     from evosweep.search.strategies import make_search
 
     search = make_search(name, spec, seed)  # config errors surface before any engine starts
     started = time.perf_counter()
     with engine_cluster(workers, **cluster_options) as engines:
-        progress = fit_search(search, features, labels, engines)
+        try:
+            progress = fit_search(search, features, labels, engines, journal)
+        finally:
+            if journal is not None:
+                log.info(
+                    "resumed %d of %d fits from the journal; %d sent to the engines",
+                    journal.reused,
+                    journal.reused + journal.sent,
+                    journal.sent,
+                )
         n_engines = engines.n_engines
     wall = time.perf_counter() - started
     log.info(
@@ -85,25 +105,50 @@ def run(
 
     workers: engines (or SCOOP workers for the evolutionary strategy); cluster_options go to
     engine_cluster (e.g. the Slurm job's tasks and cpus_per_task). `checkpoint`: where the
-    evolutionary strategy keeps its resumable state."""
+    search keeps its resumable state: the evolutionary strategy's checkpoint, and beside it
+    the journal of finished fits or evaluations ({stem}.journal); None: no resume.
+    SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with journal.Interrupted
+    (exit status 128 + signal) once its workers are stopped; a rerun resumes."""
+    from evosweep import journal as fit_journal
     from evosweep.search import plots
 
     features, labels = read_training_data(name, spec, train_path)
-    if spec["strategy"] == "evolutionary":
-        from evosweep.search.evolutionary import run_evolutionary
+    with fit_journal.stop_on_signals():
+        try:
+            if spec["strategy"] == "evolutionary":
+                from evosweep.search.evolutionary import run_evolutionary
 
-        outcome = run_evolutionary(
-            name, spec, seed, train_path, workers, checkpoint, out_dir, map_mode
-        )
-        outcome.best_model.fit(features, labels)
-    else:
-        outcome = run_sklearn(name, spec, seed, features, labels, workers, **cluster_options)
+                outcome = run_evolutionary(
+                    name, spec, seed, train_path, workers, checkpoint, out_dir, map_mode
+                )
+                outcome.best_model.fit(features, labels)
+            else:
+                journal = None
+                if checkpoint is not None:
+                    identity = journal_identity(name, spec, seed, features, labels)
+                    journal = fit_journal.FitJournal(fit_journal.path_for(checkpoint), identity)
+                try:
+                    outcome = run_sklearn(
+                        name, spec, seed, features, labels, workers, journal, **cluster_options
+                    )
+                finally:
+                    if journal is not None:
+                        journal.close()
+        except SystemExit as stop:  # journal.Interrupted, or engine_cluster's SIGTERM exit
+            where = fit_journal.path_for(checkpoint) if checkpoint else "nowhere (no checkpoint)"
+            log.warning(
+                "search %s stopped by %s; finished work is kept in %s; rerun to resume",
+                name,
+                fit_journal.signal_name(stop.code),
+                where,
+            )
+            raise
     summary = write_outputs(name, spec, outcome, test_path, out_dir)
-    if spec["strategy"] == "evolutionary":
+    if checkpoint is not None:
         from evosweep.evolve.stage import remove_checkpoint
 
-        remove_checkpoint(checkpoint)
-    else:
+        remove_checkpoint(checkpoint)  # and its journal
+    if spec["strategy"] != "evolutionary":
         plot_dir = Path(out_dir) / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
         refit_metric = "silhouette" if models.is_clusterer(spec) else "score"
