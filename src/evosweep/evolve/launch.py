@@ -18,6 +18,7 @@ from pathlib import Path
 from evosweep import allocation
 from evosweep.errors import EvosweepError
 from evosweep.evolve.spec import RunResult, RunSpec
+from evosweep.journal import STOP_SIGNALS
 
 HERE = Path(__file__).resolve().parent
 SCOOP_MAIN = HERE / "__main__.py"
@@ -69,13 +70,15 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
         command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     log.info("SCOOP launcher pid %d (leads its own process group)", process.pid)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    # SIGUSR1 (a time-limit warning) as SIGTERM: the origin checkpoints, every process ends.
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in STOP_SIGNALS}
     try:
         for line in process.stderr:
             log.info("%s", line.rstrip())
         process.wait()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         _end_group(process)
     if not result_path.exists():
         raise EvolveError(

@@ -93,7 +93,9 @@ class ChunkedMap:
             self._pool.join()
             self._pool = None
 
-    def __call__(self, spec: dict, genomes: list) -> list[tuple[float, ...]]:
+    def __call__(self, spec: dict, genomes: list, on_results=None) -> list[tuple[float, ...]]:
+        """Results of `genomes` in order; `on_results(genomes, results)` hears of each chunk as
+        it finishes (a journal records them, so a kill loses only the chunks in flight)."""
         genomes = list(genomes)
         if not genomes:
             return []
@@ -102,20 +104,20 @@ class ChunkedMap:
             # the one-off costs (building the objective, loading data, numpy's first calls), so
             # the next two are timed, and the faster counts (a context switch in one timing is
             # not the objective's cost).
-            probes = [evaluate_chunk(spec, [genome]) for genome in genomes[:PROBE_GENOMES]]
+            probes = [self._here(spec, [genome], on_results) for genome in genomes[:PROBE_GENOMES]]
             if len(probes) == PROBE_GENOMES:
                 self._learn(min(seconds for _, seconds in probes[1:]), 1)
             results = [result for chunk_results, _ in probes for result in chunk_results]
-            return results + self(spec, genomes[PROBE_GENOMES:])
+            return results + self(spec, genomes[PROBE_GENOMES:], on_results)
         sizes = plan_chunks(len(genomes), self.workers, self.seconds_per_item, self.chunksize)
         chunks, start = [], 0
         for size in sizes:
             chunks.append(genomes[start : start + size])
             start += size
         if len(chunks) == 1 or self.mode == "serial":
-            outputs = [evaluate_chunk(spec, chunk) for chunk in chunks]
+            outputs = [self._here(spec, chunk, on_results) for chunk in chunks]
         else:
-            outputs = self._dispatch(spec, chunks)
+            outputs = self._dispatch(spec, chunks, on_results)
             self.tasks_sent += len(chunks)
         results = []
         for (chunk_results, seconds), chunk in zip(outputs, chunks, strict=True):
@@ -123,13 +125,33 @@ class ChunkedMap:
             results.extend(chunk_results)
         return results
 
-    def _dispatch(self, spec, chunks):
-        specs = [spec] * len(chunks)
+    @staticmethod
+    def _here(spec, chunk, on_results):
+        output = evaluate_chunk(spec, chunk)
+        if on_results is not None:
+            on_results(chunk, output[0])
+        return output
+
+    def _dispatch(self, spec, chunks, on_results=None):
         if self.mode == "scoop":
             from scoop import futures
 
-            return list(futures.map(evaluate_chunk, specs, chunks))
-        return self._pool.starmap(evaluate_chunk, zip(specs, chunks, strict=True), chunksize=1)
+            submitted = {futures.submit(evaluate_chunk, spec, chunk): chunk for chunk in chunks}
+            if on_results is not None:
+                for future in futures.as_completed(submitted):
+                    on_results(submitted[future], future.result()[0])
+            return [future.result() for future in submitted]
+
+        def finished(chunk):
+            if on_results is None:
+                return None
+            return lambda output: on_results(chunk, output[0])
+
+        pending = [
+            self._pool.apply_async(evaluate_chunk, (spec, chunk), callback=finished(chunk))
+            for chunk in chunks
+        ]
+        return [result.get() for result in pending]
 
     def _learn(self, seconds: float, n_items: int):
         per_item = seconds / max(n_items, 1)
