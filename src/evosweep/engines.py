@@ -4,11 +4,20 @@
         with engines.joblib_backend():
             GridSearchCV(..., n_jobs=-1).fit(X, y)
 
-Locally the controller listens on 127.0.0.1 and `n` engines start as local processes. Inside a
-Slurm allocation with more than one task, the controller binds the batch host's address and the
-engines start as one `srun` step, one engine per task (ipyparallel's own Slurm launchers would
-submit new batch jobs, and its MPI launcher needs mpi4py). Each cluster has its own profile
-directory and cluster id under a fresh temporary directory, so concurrent jobs never share state.
+Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
+processes. Inside a Slurm allocation with more than one task, only the controller's
+engine-facing sockets listen on the job's cluster address (the client's, the controller's
+internal ones and the engines' own stay on loopback), and the engines start as one `srun` step,
+one engine per task (ipyparallel's own Slurm launchers would submit new batch jobs, and its MPI
+launcher needs mpi4py). Each cluster has its own profile directory and cluster id under a fresh
+temporary directory, so concurrent jobs never share state.
+
+Every connection uses CurveZMQ (encrypted; only a peer holding the controller's public key,
+which is kept in the 0600 connection files, completes a handshake), and every message carries
+the cluster's HMAC signature, which ipyparallel checks before it unpickles anything. The
+controller, its schedulers and the engines exit on their own when the process holding
+engine_cluster dies, by any signal, SIGKILL included (GUARD, CONTROLLER_MAIN); a directory left
+by a killed owner is removed by the next engine_cluster on the same host.
 """
 
 from __future__ import annotations
@@ -57,7 +66,7 @@ SRUN_STEP_EXIT_SECONDS = 30
 # then ends FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
 # Passed as `python -c` so the engines need nothing but ipyparallel (no evosweep import).
 # GUARD (below) comes first: an engine exits when the process that owns the cluster is gone
-# (same host) or when the controller's heart monitor stops pinging (any node).
+# (same host) or when its controller is unreachable (any node).
 ENGINE_MAIN = """\
 from ipyparallel.engine import app
 
@@ -69,7 +78,7 @@ class IPEngine(app.IPEngine):
         super().load_connection_file()
         if os.environ.get(OWNER_VARIABLE):
             info = self.connection_info
-            watch_heartbeat(f"{info['interface']}:{info['hb_ping']}", self.curve_serverkey)
+            watch_controller(f"{info['interface']}:{info['hb_ping']}", self.curve_serverkey)
 
     def start(self):
         try:
@@ -82,10 +91,10 @@ class IPEngine(app.IPEngine):
 IPEngine.launch_instance()
 """
 
-# Seconds without a ping from the controller's heart monitor (every HEARTBEAT_MS) after which
-# an engine counts its controller as gone and exits: twice the controller's own verdict on an
-# engine (HEARTBEAT_MISSES beats). Polled on a zmq socket in a thread of its own, so a task
-# that holds the engine's main thread cannot delay it.
+# Seconds an engine stays without a connection to its controller (zmq heartbeats every second
+# check it) before it counts the controller as gone and exits: twice the controller's own
+# verdict on an engine (HEARTBEAT_MISSES beats). Watched in a thread of its own, so a task that
+# holds the engine's main thread cannot delay it.
 CONTROLLER_LOST_SECONDS = 10
 OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
 CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
@@ -95,7 +104,7 @@ LOOPBACK = "127.0.0.1"
 
 # Source that starts the controller's and the engines' programs: the owner's identity (host,
 # boot, pid, start time: a pid alone may be reused), a thread that calls back when the owner
-# exits (a pidfd: no polling), and one that does when the controller stops pinging.
+# exits (a pidfd: no polling), and one that exits when the controller is unreachable.
 GUARD = f"""\
 import json
 import os
@@ -177,22 +186,30 @@ def watch_owner(on_gone, strict):
     threading.Thread(target=wait, name="evosweep-owner", daemon=True).start()
 
 
-def watch_heartbeat(url, serverkey):
+def watch_controller(url, serverkey):
+    # A connection to the controller's ping socket that subscribes to nothing: zmq's own
+    # heartbeat (in its I/O thread) keeps it checked, and this thread wakes only when it
+    # drops, never per ping, so it costs a busy engine no GIL hand-offs.
     def wait():
         import zmq
+        from zmq.utils.monitor import recv_monitor_message
 
-        pings = zmq.Context().socket(zmq.SUB)
-        pings.linger = 0
+        link = zmq.Context().socket(zmq.SUB)
+        link.linger = 0
+        link.heartbeat_ivl = 1000
+        link.heartbeat_timeout = CONTROLLER_LOST_SECONDS * 1000
+        link.reconnect_ivl = 1000
         if serverkey:
-            pings.curve_publickey, pings.curve_secretkey = zmq.curve_keypair()
-            pings.curve_serverkey = serverkey
-        pings.subscribe(b"")
-        pings.connect(url)
-        while pings.poll(CONTROLLER_LOST_SECONDS * 1000):
-            pings.recv_multipart()
-        leave(f"no heartbeat from the controller for {{CONTROLLER_LOST_SECONDS}} s")
+            link.curve_publickey, link.curve_secretkey = zmq.curve_keypair()
+            link.curve_serverkey = serverkey
+        events = link.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        link.connect(url)
+        connected = False
+        while events.poll(None if connected else CONTROLLER_LOST_SECONDS * 1000):
+            connected = recv_monitor_message(events)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        leave(f"the controller has been unreachable for {{CONTROLLER_LOST_SECONDS}} s")
 
-    threading.Thread(target=wait, name="evosweep-heartbeat", daemon=True).start()
+    threading.Thread(target=wait, name="evosweep-controller", daemon=True).start()
 
 """
 
