@@ -4,7 +4,8 @@ An SVC grid on digits sized to about a minute serially (the seed workload's shap
 ratios the issue sets goals for: 2 engines vs 1 (>= 1.9), ipyparallel-2 vs loky-2 (<= 1.03), and
 the start time of 2 local engines (<= 3 s). The variant ipyparallel-2-open runs 2 engines without
 the cluster's protection (CURVE, orphan watchdogs): ipyparallel-2 vs ipyparallel-2-open is the
-protection's cost (<= 1.03).
+protection's cost (<= 1.03). The variant ipyparallel-2-journal records every fit in a fresh
+journal, as a search with a checkpoint does: its ratio to ipyparallel-2 is the journal's cost.
 
 This host is shared and noisy (the same fits vary by 20 % from minute to minute), so the
 variants run in interleaved rounds (bench/rounds.py); each ratio is taken within a round and
@@ -12,12 +13,15 @@ the median over rounds is reported. Workers are warmed up (scikit-learn imported
 timing, for loky's workers and the engines alike.
 
     python bench/search.py [--rounds 3] [--variants ipyparallel-2 ipyparallel-2-open]
+    python bench/search.py --variants ipyparallel-2 ipyparallel-2-journal
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from evosweep import search  # noqa: E402
 from evosweep.engines import engine_cluster  # noqa: E402
+from evosweep.journal import FitJournal  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
 
 SPEC = {
@@ -43,7 +48,14 @@ SPEC = {
 }
 
 
-VARIANTS = ("serial", "loky-2", "ipyparallel-1", "ipyparallel-2", "ipyparallel-2-open")
+VARIANTS = (
+    "serial",
+    "loky-2",
+    "ipyparallel-1",
+    "ipyparallel-2",
+    "ipyparallel-2-open",
+    "ipyparallel-2-journal",
+)
 
 
 def _import_estimator():
@@ -87,14 +99,24 @@ def run_variant(name, features, labels):
         ), None
     n_engines = int(name.split("-")[1])
     protect = not name.endswith("-open")
-    with engine_cluster(n_engines, slurm=False, protect=protect) as engines:
+    with (
+        engine_cluster(n_engines, slurm=False, protect=protect) as engines,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        backend = engines.joblib_backend
+        if name.endswith("-journal"):
+            journal = FitJournal(Path(scratch) / "bench.journal", {"bench": SPEC})
+            backend = functools.partial(engines.joblib_backend, journal=journal)
         figures = timed_fit(
             features,
             labels,
             engines.parallel_jobs,
-            engines.joblib_backend,
+            backend,
             cpu_seconds=cluster_cpu_seconds(engines),
         )
+        if name.endswith("-journal"):
+            assert len(journal) == 100 * SPEC["cv"] and journal.reused == 0
+            journal.close()
         return *figures, engines.start_seconds
 
 
@@ -111,7 +133,7 @@ def main() -> None:
 
     def measure(name):
         seconds, cpu, scores, start_seconds = run_variant(name, features, labels)
-        print(f"{name:18s} {seconds:6.1f} s  cpu {cpu:6.1f} s", flush=True)
+        print(f"{name:22s} {seconds:6.1f} s  cpu {cpu:6.1f} s", flush=True)
         return {"seconds": seconds, "cpu": cpu, "start": start_seconds, "scores": scores}
 
     rounds = interleaved_rounds(variants, measure, args.rounds)
@@ -133,7 +155,7 @@ def main() -> None:
                 lambda times, name=name: times["serial"]["seconds"] / times[name]["seconds"]
             )
             speedup = f"  speedup vs serial {ratio:.2f}"
-        print(f"  {name:18s} {seconds:7.1f} s{speedup}")
+        print(f"  {name:22s} {seconds:7.1f} s{speedup}")
     if {"ipyparallel-2", "ipyparallel-2-open"} <= set(variants):
         protected, open_ = "ipyparallel-2", "ipyparallel-2-open"
         protection = median(lambda times: times[protected]["seconds"] / times[open_]["seconds"])
@@ -142,6 +164,12 @@ def main() -> None:
         print(f"wall ratio protected / open, 2 engines:   {protection:.3f} (goal <= 1.03)")
         print(f"CPU ratio (client and cluster processes): {cpu:.3f}")
         print(f"start time, protected minus open:         {start:+.2f} s")
+    if {"ipyparallel-2", "ipyparallel-2-journal"} <= set(variants):
+        plain, journalled = "ipyparallel-2", "ipyparallel-2-journal"
+        cost = median(lambda times: times[journalled]["seconds"] / times[plain]["seconds"])
+        cpu = median(lambda times: times[journalled]["cpu"] / times[plain]["cpu"])
+        print(f"wall ratio journal on / off, 2 engines:   {cost:.3f} (goal: no measurable cost)")
+        print(f"CPU ratio (client and cluster processes): {cpu:.3f}")
     if set(VARIANTS[:4]) - set(variants):
         return  # the goals below need all four
     two_over_one = median(
