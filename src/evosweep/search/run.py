@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -118,9 +119,13 @@ def run(
             if spec["strategy"] == "evolutionary":
                 from evosweep.search.evolutionary import run_evolutionary
 
-                outcome = run_evolutionary(
-                    name, spec, seed, train_path, workers, checkpoint, out_dir, map_mode
-                )
+                with tempfile.TemporaryDirectory() as scratch:
+                    # The SCOOP run keeps its files beside the checkpoint: without one, they
+                    # go to a directory of their own (and no resume).
+                    state = checkpoint or Path(scratch) / f"{name}.pkl"
+                    outcome = run_evolutionary(
+                        name, spec, seed, train_path, workers, state, out_dir, map_mode
+                    )
                 outcome.best_model.fit(features, labels)
             else:
                 journal = None
