@@ -80,7 +80,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     assert any(len(hostnames(s["NodeList"])) == 2 for s in engine_steps), engine_steps
     log = (slurm_dir / "logs" / "search" / "svc_iris.log").read_text()
     assert "2 engine(s) ready" in log and "(srun," in log
-    # the engines and srun exited by themselves after the shutdown request (engines._stop)
+    # the engines and srun exited by themselves after the shutdown request (engines.cluster._stop)
     assert "exited with code" not in log and "did not exit" not in log, log
 
     snakemake(local_dir, dict(CONFIG, search=dict(CONFIG["search"], engines=2)), "-c2", TARGET)

@@ -1,0 +1,35 @@
+"""One private ipyparallel cluster per job, stopped on every exit path.
+
+    with engine_cluster(n_engines) as engines:
+        with engines.joblib_backend():
+            GridSearchCV(..., n_jobs=-1).fit(X, y)
+
+Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
+processes. Inside a Slurm allocation with more than one task, only the controller's
+engine-facing sockets listen on the job's cluster address (the client's, the controller's
+internal ones and the engines' own stay on loopback), and the engines start as one `srun` step,
+one engine per task (ipyparallel's own Slurm launchers would submit new batch jobs, and its MPI
+launcher needs mpi4py). Each cluster has its own profile directory and cluster id under a fresh
+temporary directory, so concurrent jobs never share state.
+
+Every connection uses CurveZMQ (encrypted; only a peer holding the controller's public key,
+which is kept in the 0600 connection files, completes a handshake), and every message carries
+the cluster's HMAC signature, which ipyparallel checks before it unpickles anything. The
+controller, its schedulers and the engines exit on their own when the process holding
+engine_cluster dies, by any signal, SIGKILL included (GUARD, CONTROLLER_MAIN); a directory left
+by a killed owner is removed by the next engine_cluster on the same host.
+"""
+
+from evosweep.engines.backend import joblib_jobs
+from evosweep.engines.cluster import EngineCluster, EngineStartError, engine_cluster
+from evosweep.engines.programs import ENGINE_CMD, LOOPBACK, OWNER_FILE
+
+__all__ = [
+    "ENGINE_CMD",
+    "LOOPBACK",
+    "OWNER_FILE",
+    "EngineCluster",
+    "EngineStartError",
+    "engine_cluster",
+    "joblib_jobs",
+]
