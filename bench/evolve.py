@@ -5,16 +5,19 @@
    workers and on multiprocessing.Pool(2), all through the same chunked dispatch. This host is
    noisy, so the backends run in 5 interleaved rounds (bench/rounds.py) and the medians of
    the ratios taken within each round are reported; Pool runs twice per round, as a control
-   of the noise. Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
+   of the noise. SCOOP runs under scoop_launcher with CURVE on every socket; `--curve compare`
+   adds the same launcher without CURVE to each round, for what CURVE costs (goal <= 3 %).
+   Goals: SCOOP >= 1.8x serial, SCOOP wall <= 1.05x Pool's.
 2. Rastrigin CMA-ES (the default problem: N=50, lambda=1000, 250 generations): serial
-   process vs `python -m scoop -n 2` vs serial again (the control, for the noise floor), 5
+   process vs SCOOP with 2 workers vs serial again (the control, for the noise floor), 5
    interleaved rounds, median ratios. Goal: SCOOP / serial <= 1.0 (cheap evaluations stay in
    the master, so SCOOP costs only its start-up and shutdown).
 3. Evolutionary vs grid search of svc_evolutionary / svc_rbf_digits: best CV score and fits.
    Goal: >= 99 % of the grid's best score with <= 25 % of its fits. The grid's figures come
    from results/search/svc_rbf_digits/summary.json (`make run`); the GA runs here.
 
-    python bench/evolve.py [--results results] [--generations 250]
+    python bench/evolve.py [--results results] [--generations 250] [--only fitness|cma|search]
+                           [--curve on|compare]
 """
 
 from __future__ import annotations
@@ -44,16 +47,18 @@ BEST_PARAMS = {"C": 10.0, "gamma": 0.001}  # about the grid's optimum on digits
 MASKS, BATCHES, REPEATS = 40, 6, 5
 # Pool runs twice per round: the ratio of the two shows how far a ratio moves by noise alone.
 FITNESS_VARIANTS = ("pool-2", "serial", "scoop-2", "pool-2 control")
+# The same launcher with CURVE off (`--curve compare`): what authentication costs.
+NO_CURVE = "scoop-2 no-curve"
 # The warm-up batch outnumbers the master's cost probe, so every worker gets tasks and pays its
 # one-off costs (imports, reading the data) before the timing starts.
 WARMUP_MASKS = PROBE_GENOMES + 8  # 8 one-fit tasks for 2 workers
 # Both CMA-ES modes run the same generation loop in the master (Rastrigin batches are too cheap
-# to ship), so the ratio measures SCOOP's own costs: its launch chain (launcher, broker and the
-# host's worker launcher start one after the other before the origin: about 0.34 s here) and
-# its shutdown. The default problem's 250 generations keep that in proportion; a second serial
+# to ship), so the ratio measures SCOOP's own costs: its launch (scoop_launcher, then the broker,
+# then the origin) and its shutdown. The default problem's 250 generations keep that in proportion; a second serial
 # run in the same rounds shows how far the ratio moves by noise alone.
 CMA_REPEATS = 5
 CMA_VARIANTS = ("serial", "scoop", "serial control")
+PARTS = ("fitness", "cma", "search")
 
 
 def digits_split(directory: Path) -> tuple[Path, Path]:
@@ -100,16 +105,19 @@ def timed_batch(mode: str, workers: int, spec: dict) -> tuple[float, list]:
 
 
 def scoop_part(train: Path, out: Path) -> None:
-    """Runs inside `python -m scoop -n 2` (SCOOP imports this file on every worker)."""
+    """Runs in the SCOOP origin of 2 workers (SCOOP imports this file on every worker)."""
     seconds, results = timed_batch("scoop", 2, objective(train))
     out.write_text(json.dumps({"seconds": seconds, "results": results}))
 
 
-def timed_scoop_batch(train: Path, scratch: Path) -> tuple[float, list, float]:
+def timed_scoop_batch(train: Path, scratch: Path, curve: bool = True) -> tuple[float, list, float]:
     out = scratch / "scoop.json"
+    launcher = [sys.executable, "-m", "evosweep.evolve.scoop_launcher", "-n", "2"]
+    if not curve:
+        launcher.append("--no-curve")
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "scoop", "-n", "2", __file__, "--scoop-part", str(train), str(out)],
+        [*launcher, "--", __file__, "--scoop-part", str(train), str(out)],
         check=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
@@ -119,19 +127,20 @@ def timed_scoop_batch(train: Path, scratch: Path) -> tuple[float, list, float]:
     return scoop["seconds"], [tuple(r) for r in scoop["results"]], process_seconds
 
 
-def fitness_benchmark(train: Path, scratch: Path) -> dict:
+def fitness_benchmark(train: Path, scratch: Path, variants=FITNESS_VARIANTS) -> dict:
     """Backends in REPEATS interleaved rounds (bench/rounds.py): medians of each figure and of
     each ratio taken within a round."""
     spec = objective(train)
 
     def measure(name):
-        if name == "scoop-2":
-            seconds, found, process_seconds = timed_scoop_batch(train, scratch)
+        if name.startswith("scoop-2"):
+            curve = name != NO_CURVE
+            seconds, found, process_seconds = timed_scoop_batch(train, scratch, curve)
             return {"seconds": seconds, "process": process_seconds, "results": found}
         seconds, found = timed_batch(name.split("-")[0], 2, spec)
         return {"seconds": seconds, "results": [tuple(r) for r in found]}
 
-    rounds = interleaved_rounds(FITNESS_VARIANTS, measure, REPEATS)
+    rounds = interleaved_rounds(variants, measure, REPEATS)
     for times in rounds:
         assert all(times[name]["results"] == times["serial"]["results"] for name in times)
     figures = {
@@ -148,6 +157,14 @@ def fitness_benchmark(train: Path, scratch: Path) -> dict:
     figures["pool_control"] = median_over(
         rounds, lambda times: times["pool-2 control"]["seconds"] / times["pool-2"]["seconds"]
     )
+    if NO_CURVE in variants:
+        for key in ("seconds", "process"):
+            figures[f"curve_{key}"] = median_over(
+                rounds, lambda times, key=key: times["scoop-2"][key] / times[NO_CURVE][key]
+            )
+        figures[f"{NO_CURVE} process"] = median_over(
+            rounds, lambda times: times[NO_CURVE]["process"]
+        )
     return figures
 
 
@@ -225,6 +242,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=REPO / "results")
     parser.add_argument("--generations", type=int, default=250)
+    parser.add_argument("--only", choices=PARTS, help="run one part only")
+    parser.add_argument(
+        "--curve",
+        choices=("on", "compare"),
+        default="on",
+        help="compare: also run SCOOP without CURVE in each fitness round (what CURVE costs)",
+    )
     parser.add_argument("--scoop-part", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scoop_part:
@@ -234,57 +258,74 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="evosweep-bench-") as tmp:
         scratch = Path(tmp)
         train, test = digits_split(scratch)
-        fitness = fitness_benchmark(train, scratch)
-        print(
-            f"feature-selection fitness, {BATCHES} batches of {MASKS} masks (3-fold CV SVC on "
-            f"digits), median of {REPEATS} interleaved rounds:"
-        )
-        for name in (*FITNESS_VARIANTS, "scoop-2 process"):
-            print(f"  {name:16s} {fitness[name]:7.2f} s")
-        print(f"  speed-up SCOOP-2 over serial: {fitness['speedup']:.2f}x   (goal >= 1.8)")
-        print(f"  SCOOP-2 wall / Pool(2) wall: {fitness['versus_pool']:.3f}    (goal <= 1.05)")
-        print(f"  control, Pool(2) / Pool(2): {fitness['pool_control']:.3f}    (noise)")
+        parts = [args.only] if args.only else PARTS
+        variants = FITNESS_VARIANTS + ((NO_CURVE,) if args.curve == "compare" else ())
+        if "fitness" in parts:
+            fitness_report(fitness_benchmark(train, scratch, variants), variants)
+        if "cma" in parts:
+            cma_report(cma_benchmark(args.generations, scratch), args.generations)
+        if "search" in parts:
+            search_report(search_benchmark(args.results, train, test, scratch))
 
-        cma = cma_benchmark(args.generations, scratch)
-        print(
-            f"Rastrigin CMA-ES, N=50, lambda=1000, {args.generations} generations, median of "
-            f"{CMA_REPEATS} interleaved rounds (best {cma['best']:.4f} in every run):"
-        )
-        for variant in CMA_VARIANTS:
-            print(
-                f"  {variant:14s} process {cma[variant]['process']:6.2f} s, generation loop "
-                f"{cma[variant]['loop']:6.2f} s"
-            )
-        for variant, label in (("scoop", "SCOOP-2 / serial"), ("serial control", "control")):
-            figures = cma[variant]
-            print(
-                f"  {label:16s}: loop {figures['loop_ratio']:.3f} (rounds "
-                f"{figures['loop_range'][0]:.2f}-{figures['loop_range'][1]:.2f}), process "
-                f"{figures['process_ratio']:.3f} (rounds {figures['process_range'][0]:.2f}-"
-                f"{figures['process_range'][1]:.2f})"
-                + ("  (goal <= 1.0)" if variant == "scoop" else "  (serial / serial: noise)")
-            )
 
-        search = search_benchmark(args.results, train, test, scratch)
-        evolutionary, grid = search["evolutionary"], search["grid"]
-        print("evolutionary vs grid search (svc_evolutionary vs svc_rbf_digits):")
+def fitness_report(fitness: dict, variants) -> None:
+    print(
+        f"feature-selection fitness, {BATCHES} batches of {MASKS} masks (3-fold CV SVC on "
+        f"digits), median of {REPEATS} interleaved rounds:"
+    )
+    processes = ["scoop-2 process"] + ([f"{NO_CURVE} process"] if NO_CURVE in variants else [])
+    for name in (*variants, *processes):
+        print(f"  {name:16s} {fitness[name]:7.2f} s")
+    print(f"  speed-up SCOOP-2 over serial: {fitness['speedup']:.2f}x   (goal >= 1.8)")
+    print(f"  SCOOP-2 wall / Pool(2) wall: {fitness['versus_pool']:.3f}    (goal <= 1.05)")
+    print(f"  control, Pool(2) / Pool(2): {fitness['pool_control']:.3f}    (noise)")
+    if NO_CURVE in variants:
         print(
-            f"  evolutionary: best CV {evolutionary['best_score']:.4f}, "
-            f"{evolutionary['n_fits']} fits, {evolutionary['wall_seconds']:.1f} s"
+            f"  CURVE on / off, same launcher: batches {fitness['curve_seconds']:.3f}, "
+            f"process {fitness['curve_process']:.3f}    (goal <= 1.03)"
         )
-        if grid is None:
-            print(f"  grid: {search['grid_path']} missing (run `make run` first)")
-            return
+
+
+def cma_report(cma: dict, generations: int) -> None:
+    print(
+        f"Rastrigin CMA-ES, N=50, lambda=1000, {generations} generations, median of "
+        f"{CMA_REPEATS} interleaved rounds (best {cma['best']:.4f} in every run):"
+    )
+    for variant in CMA_VARIANTS:
         print(
-            f"  grid:         best CV {grid['best_score']:.4f}, {grid['n_fits']} fits, "
-            f"{grid['wall_seconds']:.1f} s"
+            f"  {variant:14s} process {cma[variant]['process']:6.2f} s, generation loop "
+            f"{cma[variant]['loop']:6.2f} s"
         )
-        score_ratio = evolutionary["best_score"] / grid["best_score"]
-        fit_ratio = evolutionary["n_fits"] / grid["n_fits"]
+    for variant, label in (("scoop", "SCOOP-2 / serial"), ("serial control", "control")):
+        figures = cma[variant]
         print(
-            f"  score ratio {score_ratio:.4f} (goal >= 0.99), fits ratio {fit_ratio:.3f} "
-            f"(goal <= 0.25)"
+            f"  {label:16s}: loop {figures['loop_ratio']:.3f} (rounds "
+            f"{figures['loop_range'][0]:.2f}-{figures['loop_range'][1]:.2f}), process "
+            f"{figures['process_ratio']:.3f} (rounds {figures['process_range'][0]:.2f}-"
+            f"{figures['process_range'][1]:.2f})"
+            + ("  (goal <= 1.0)" if variant == "scoop" else "  (serial / serial: noise)")
         )
+
+
+def search_report(search: dict) -> None:
+    evolutionary, grid = search["evolutionary"], search["grid"]
+    print("evolutionary vs grid search (svc_evolutionary vs svc_rbf_digits):")
+    print(
+        f"  evolutionary: best CV {evolutionary['best_score']:.4f}, "
+        f"{evolutionary['n_fits']} fits, {evolutionary['wall_seconds']:.1f} s"
+    )
+    if grid is None:
+        print(f"  grid: {search['grid_path']} missing (run `make run` first)")
+        return
+    print(
+        f"  grid:         best CV {grid['best_score']:.4f}, {grid['n_fits']} fits, "
+        f"{grid['wall_seconds']:.1f} s"
+    )
+    score_ratio = evolutionary["best_score"] / grid["best_score"]
+    fit_ratio = evolutionary["n_fits"] / grid["n_fits"]
+    print(
+        f"  score ratio {score_ratio:.4f} (goal >= 0.99), fits ratio {fit_ratio:.3f} (goal <= 0.25)"
+    )
 
 
 if __name__ == "__main__":
