@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import pickle
+import select
 import shutil
 import socket
 import subprocess
@@ -562,3 +563,125 @@ def test_stale_run_directories_are_recognised(tmp_path):
     removed = RunDir.remove_stale(tmp_path)
     assert len(removed) == 2 and mine.path.exists()
     mine.remove()
+
+
+# ------------------------------------------------------------------- Slurm (multi-node)
+
+# Held like held_run: the run's stderr pipe is one page and this launcher's output goes to a
+# one-page FIFO the test stops reading.
+SLURM_LAUNCHER = """
+import fcntl, sys
+from pathlib import Path
+from evosweep import allocation
+from evosweep.evolve.scoop_launcher import ScoopRun
+hosts = allocation.job_hosts()
+address = allocation.cluster_address()
+print("hosts", *hosts, "address", address, flush=True)
+with ScoopRun(sys.argv[2:], 2, address=address, hosts=hosts, runtime_root=Path(sys.argv[1])) as run:
+    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, 4096)
+    for line in run.lines():
+        print(line, flush=True)
+"""
+# Enough progress lines after the first to fill both pages.
+SLURM_PROBLEM = PROBLEM | {"generations": 400}
+# The batch script starts the launcher, then holds the allocation until the test releases it:
+# the test, not the end of the job, must be what ends the run's processes.
+SLURM_JOB = """#!/bin/bash
+"{python}" -c '{code}' "{runtime}" {program} > "{out}" 2>&1 &
+echo $! > "{pid}"
+read -r _ < "{release}"
+"""
+
+
+def run_processes_named(marker: str) -> list[psutil.Process]:
+    """Live processes on any node whose command line mentions `marker` (nodes share our PID
+    namespace: only their network and host names are their own)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(process.info["cmdline"] or []) and (
+                process.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("kill", ["launcher", "launcher-and-srun"])
+def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path):
+    """A 2-node job: the launcher on the batch node is SIGKILLed mid-run (with its srun
+    client, for the second case: then only the remote worker's broker watch is left to end
+    it). Every process of the run, on both nodes, is gone within ORPHAN_SECONDS."""
+    import slurm_cluster
+
+    if not slurm_cluster.cluster_is_up():
+        pytest.skip("the Slurm test cluster is not up (tests/slurm/start-cluster.sh)")
+    program, _ = write_run(tmp_path / "run", problem=SLURM_PROBLEM)
+    runtime, out, pid_file, release = (
+        tmp_path / "runtime",
+        tmp_path / "launcher.out",
+        tmp_path / "launcher.pid",
+        tmp_path / "release",
+    )
+    os.mkfifo(release)
+    os.mkfifo(out)
+    # Read-write: opening never waits for the job, and reads wait for its lines.
+    reader = os.open(out, os.O_RDWR)
+    fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, PIPE_PAGE)
+    script = tmp_path / "job.sh"
+    script.write_text(
+        SLURM_JOB.format(
+            python=sys.executable,
+            code=SLURM_LAUNCHER.replace("'", '"'),
+            runtime=runtime,
+            program=" ".join(f'"{part}"' for part in program),
+            out=out,
+            pid=pid_file,
+            release=release,
+        )
+    )
+    submitted = subprocess.run(
+        [
+            *("sbatch", "--parsable", "-A", slurm_cluster.ACCOUNT, "-p", slurm_cluster.PARTITION),
+            *("-N", "2", "-n", "2", "--ntasks-per-node=1", "-t", "5"),
+            *("-o", str(tmp_path / "job.out"), "-D", str(tmp_path), str(script)),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    job = submitted.stdout.strip().split(";")[0]
+    try:
+        text = b""
+        while b"\ngeneration " not in text:
+            ready, _, _ = select.select([reader], [], [], 5 * EVENT_SECONDS)
+            assert ready, f"no generation line from the job:\n{text.decode()}"
+            text += os.read(reader, PIPE_PAGE)
+        run = run_processes_named(str(runtime))
+        origin = [p for p in run if "--origin" in p.cmdline()]
+        remote = [p for p in run if "--watch" in p.cmdline() and "srun" not in p.cmdline()[0]]
+        assert len(origin) == 1 and remote, [p.cmdline() for p in run]
+        origin[0].suspend()  # the run cannot end by itself now
+        launcher = psutil.Process(int(pid_file.read_text()))
+        if kill == "launcher-and-srun":
+            for process in run:
+                if os.path.basename(process.cmdline()[0]) == "srun":
+                    process.kill()
+        launcher.kill()
+        deadline = time.monotonic() + ORPHAN_SECONDS
+        while run_processes_named(str(runtime)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = run_processes_named(str(runtime))
+        assert left == [], [p.cmdline() for p in left]
+    finally:
+        try:  # the batch script reads the FIFO; no reader means the job is gone already
+            writer = os.open(release, os.O_WRONLY | os.O_NONBLOCK)
+            os.write(writer, b"done\n")
+            os.close(writer)
+        except OSError:
+            pass
+        subprocess.run(["scancel", job], capture_output=True)
+        os.close(reader)
