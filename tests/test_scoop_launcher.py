@@ -510,6 +510,7 @@ def test_a_worker_on_another_node_leaves_when_the_broker_is_gone(tmp_path):
             *("--taskPort", task_port, "--metaPort", info_port, str(script)),
         ],
         env=ENV,
+        stdin=subprocess.PIPE,  # as srun gives it: the run's end closes it
         stderr=subprocess.PIPE,
         text=True,
     )

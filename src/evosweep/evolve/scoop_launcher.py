@@ -294,8 +294,10 @@ class ScoopRun:
                     )
                 )
             for host, count in self.placement[1:]:
+                # srun passes its input to every task; closing it ends the remote workers.
+                step_options = {**common, "stdin": subprocess.PIPE}
                 self.steps.append(
-                    subprocess.Popen(self.srun_command(host, count), **group, **common)
+                    subprocess.Popen(self.srun_command(host, count), **group, **step_options)
                 )
         finally:
             if write_fd is not None:
@@ -313,7 +315,6 @@ class ScoopRun:
             f"--cpus-per-task={self.cpus_per_worker}",
             f"--nodelist={host}",
             f"--job-name=scoop-{host}",
-            "--input=none",
         ]
         # srun ends its step on SIGTERM: the launcher's death then ends the remote workers at
         # once; their broker watch is the backstop.
@@ -341,10 +342,12 @@ class ScoopRun:
     def lines(self) -> Iterator[str]:
         """Every process's stderr, line by line, until all have exited.
 
-        Once the broker ends, the other workers are stopped at once (one that connected after
-        SCOOP's shutdown message was published would wait for a broker that is gone). Once the
-        origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to write
-        its result; the broker, to follow the origin's shutdown message) before it is stopped.
+        Once the origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to
+        write its result; the broker and the workers, to follow the origin's shutdown message)
+        before it is stopped: a worker's srun step that ends by itself ends COMPLETED, one that
+        srun is told to end, CANCELLED. Remote workers also leave when their step's input is
+        closed, which happens as soon as the origin or the broker ends, so a worker that joined
+        after the shutdown message does not wait out the grace.
         """
         if self._read_fd is None:
             raise ScoopLaunchError("lines() needs the default stderr pipe")
@@ -375,8 +378,7 @@ class ScoopRun:
                         continue
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                    if key.data == "broker":
-                        self._signal_all(signal.SIGTERM, but=self.origin)
+                    self._end_steps_input()
                     if deadline is None:
                         deadline = time.monotonic() + GRACE_SECONDS
         finally:
@@ -384,6 +386,11 @@ class ScoopRun:
                 if key.data != "stderr":
                     os.close(key.fd)
             selector.close()
+
+    def _end_steps_input(self) -> None:
+        for step in self.steps:
+            if step.stdin is not None and not step.stdin.closed:
+                step.stdin.close()
 
     def wait(self) -> int:
         """The origin's exit code, once every process of the run has ended."""
@@ -414,6 +421,7 @@ class ScoopRun:
 
     def stop(self) -> None:
         """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
+        self._end_steps_input()
         alive = [process for process in self.processes if process.poll() is None]
         if alive:
             self._signal_all(signal.SIGTERM)

@@ -241,6 +241,23 @@ def watch_broker(host: str, port: int) -> threading.Thread:
     return thread
 
 
+def leave_at_end_of_input() -> threading.Thread:
+    """Exit 0 once standard input ends: the launcher closes a remote step's input when the run
+    is over, so the step ends by itself (COMPLETED) even if this worker joined after SCOOP's
+    shutdown message, instead of being cancelled."""
+
+    def wait():
+        # os.read, not sys.stdin: a daemon thread holding the buffered reader's lock would
+        # abort the interpreter's own shutdown.
+        while os.read(0, 65536):
+            pass
+        os._exit(0)
+
+    thread = threading.Thread(target=wait, name="end-of-input", daemon=True)
+    thread.start()
+    return thread
+
+
 def _setup(args) -> None:
     global _GUARD
     if args.parent:
@@ -275,6 +292,7 @@ def worker_main(args) -> int:
     if args.watch:
         host, _, port = args.watch.rpartition(":")
         watch_broker(host, int(port))
+        leave_at_end_of_input()
     import scoop._types
 
     # The one name SCOOP's FutureQueue instantiates its communicator by.
