@@ -4,9 +4,11 @@ from pathlib import Path
 
 from evosweep.allocation import worker_count
 from evosweep.evolve.stage import run_problem
+from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
 
 with rule_logger(snakemake.log[0]):
+    follow_snakemake()
     run_problem(
         snakemake.wildcards.problem,
         snakemake.params.spec,

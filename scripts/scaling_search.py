@@ -1,9 +1,11 @@
 """Snakemake adapter for rule scaling_search (logic in evosweep.scaling)."""
 
+from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
 from evosweep.scaling import time_search, write_timing
 
 with rule_logger(snakemake.log[0]) as log:
+    follow_snakemake()
     workers = int(snakemake.wildcards.workers)
     timing = time_search(
         snakemake.params.model,
