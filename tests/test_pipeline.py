@@ -169,7 +169,9 @@ def edit_report_options(config, root):
 def edit_script(config, root):
     with open(root / "scripts" / "search.py", "a") as handle:
         handle.write("# an edit to the search adapter\n")
+    # every strategy's search runs through this adapter, the evolutionary one included
     return ALL_SEARCHES | {
+        "search_evolutionary[model=svc_evo]",
         "leaderboard",
         "evolve_pareto[problem=iris_features]",
         "resources_table",
