@@ -19,6 +19,8 @@ rule scaling_search:
     threads: workflow.cores
     resources:
         tasks=lambda wildcards: int(wildcards.workers),
+        # On Slurm one node per worker: the study then also measures workers spread over nodes.
+        nodes=lambda wildcards: int(wildcards.workers),
         # On Slurm, several workers run as srun steps from the batch step (the `mpi` resource);
         # the executor plugin refuses `mpi` with one task, which then runs as a plain job.
         mpi=lambda wildcards: "srun" if int(wildcards.workers) > 1 else "",
@@ -47,6 +49,8 @@ rule scaling_evolve:
     threads: workflow.cores
     resources:
         tasks=lambda wildcards: int(wildcards.workers),
+        # On Slurm one node per worker: the study then also measures workers spread over nodes.
+        nodes=lambda wildcards: int(wildcards.workers),
         # On Slurm, several workers run as srun steps from the batch step (the `mpi` resource);
         # the executor plugin refuses `mpi` with one task, which then runs as a plain job.
         mpi=lambda wildcards: "srun" if int(wildcards.workers) > 1 else "",

@@ -1,12 +1,15 @@
 """The scaling target through `snakemake --profile profiles/slurm` on the local Slurm cluster:
-one job per worker count, with that many tasks, the multi-worker ones launching srun steps."""
+one job per worker count, with that many tasks on as many nodes, the multi-worker ones
+launching srun steps."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pandas as pd
 import pytest
 
-from slurm_cluster import jobs_by_name, run_on_slurm, sacct
+from slurm_cluster import SACCT_FIELDS, jobs_by_name, run_on_slurm, sacct
 
 pytestmark = pytest.mark.slurm
 
@@ -38,6 +41,14 @@ CONFIG = {
 }
 
 
+def expand_nodes(job_id: str) -> list[str]:
+    [job] = sacct(job_id, fields=["JobID", "NodeList"], allocations=True)
+    names = subprocess.run(
+        ["scontrol", "show", "hostnames", job["NodeList"]], capture_output=True, text=True
+    )
+    return names.stdout.split()
+
+
 def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
     _, run_id = run_on_slurm(tmp_path, CONFIG, "scaling", timeout=600)
     table = pd.read_csv(tmp_path / "results" / "scaling" / "scaling.csv")
@@ -53,9 +64,14 @@ def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
             job = jobs[f"rule_scaling_{stage}_wildcards_{workers}"]
             assert job["State"] == "COMPLETED", job
             assert int(job["AllocCPUS"]) == workers, job
-            steps = [s for s in sacct(job["JobID"]) if s["JobID"] != job["JobID"]]
+            steps = [
+                s
+                for s in sacct(job["JobID"], fields=[*SACCT_FIELDS, "NodeList"])
+                if s["JobID"] != job["JobID"]
+            ]
             assert steps and all(s["State"] == "COMPLETED" for s in steps), steps
-            if workers == 2:  # engines (2 tasks) / SCOOP workers (1 task, 2 cpus) as srun steps
+            if workers == 2:  # engines / the other node's SCOOP worker as srun steps
                 launched = [s for s in steps if s["JobName"] != "batch"]
-                assert launched and max(int(s["AllocCPUS"]) for s in launched) == 2, steps
+                assert launched, steps
+                assert len(expand_nodes(job["JobID"])) == 2, job  # one node per worker
     assert "rule_scaling_table" not in jobs  # a localrule: it runs on the login node
