@@ -413,3 +413,31 @@ def test_workflow_stops_on_a_bad_problem_before_any_job(tmp_path):
         "evosweep: config error at evolve.problems.p.population: nsga2 needs a population "
         f"divisible by 4 (DEAP's selTournamentDCD), got 6 (fix {tmp_path / 'config.yaml'})"
     ]
+
+
+def test_a_checkpoint_has_one_writer_at_a_time(tmp_path):
+    """A second process (an orphan, a concurrent launch) cannot write a checkpoint another
+    live process holds; once the holder ends, even by SIGKILL, the lock is free again."""
+    path = tmp_path / "ck" / "p.pkl"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from evosweep.evolve import checkpoint\n"
+            f"with checkpoint.writer_lock({str(path)!r}):\n"
+            "    print('locked', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(checkpoint.CheckpointBusy, match="another process is writing"):
+            with checkpoint.writer_lock(path):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with checkpoint.writer_lock(path):
+        pass

@@ -8,6 +8,7 @@ SCOOP imports this file on every worker, so nothing below runs unless it is the 
 
 import argparse
 import logging
+import os
 import pickle
 import sys
 
@@ -17,6 +18,7 @@ from evosweep.evolve import parallel  # noqa: F401
 
 def main(argv=None) -> int:
     from evosweep.errors import EvosweepError
+    from evosweep.evolve import checkpoint
     from evosweep.evolve.generations import evolve
     from evosweep.evolve.parallel import MODES, ChunkedMap
     from evosweep.evolve.spec import RunSpec
@@ -34,12 +36,19 @@ def main(argv=None) -> int:
         logging.getLogger("evosweep.evolve").error("%s", error)
         return 2
     try:
-        result = evolve(run, mapper)
+        with checkpoint.writer_lock(run.checkpoint):
+            result = evolve(run, mapper)
+    except checkpoint.CheckpointBusy as error:
+        logging.getLogger("evosweep.evolve").error("%s", error)
+        return 2
     finally:
         mapper.close()
     result.workers, result.map, result.worker_tasks = mapper.workers, args.map, mapper.tasks_sent
-    with open(args.result, "wb") as handle:
+    # Written aside, then renamed: a reader never sees half a result.
+    partial = f"{args.result}.{os.getpid()}.partial"
+    with open(partial, "wb") as handle:
         pickle.dump(result, handle)
+    os.replace(partial, args.result)
     return 0
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import pickle
 from pathlib import Path
+
+from evosweep.errors import EvosweepError
 
 FORMAT_VERSION = 1
 
@@ -61,3 +65,29 @@ def load(path: str | Path, expected_fingerprint: str) -> dict | None:
 
 def remove(path: str | Path) -> None:
     Path(path).unlink(missing_ok=True)
+
+
+class CheckpointBusy(EvosweepError):
+    """Another live process holds the checkpoint's writer lock."""
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | Path):
+    """Hold the checkpoint's lock while this process may write it, so two processes (an orphan
+    and its rerun, two launches of one problem) never write one checkpoint. The kernel drops the
+    lock when its holder dies, SIGKILL included, so a killed run never blocks its rerun."""
+    lock_path = Path(path).with_name(Path(path).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CheckpointBusy(
+            f"evolve error: another process is writing checkpoint {path}; wait for it to end "
+            f"or stop it"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(fd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -56,10 +57,10 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
     """Run `run` under SCOOP with `run.workers` workers (or serially); return its result."""
     state_dir = Path(run.checkpoint).parent
     state_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(run.checkpoint).stem
+    # Each launch has its own files: a leftover of another launch is never taken for this one's.
+    stem = f"{Path(run.checkpoint).stem}.{os.getpid()}-{secrets.token_hex(4)}"
     spec_path = state_dir / f"{stem}.run.json"
     result_path = state_dir / f"{stem}.result.pkl"
-    result_path.unlink(missing_ok=True)
     run.write(spec_path)
     command = origin_command(spec_path, result_path, run.workers, map_mode)
     env = dict(os.environ)
@@ -80,6 +81,7 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _end_group(process)
+    spec_path.unlink(missing_ok=True)
     if not result_path.exists():
         raise EvolveError(
             f"evolve error: problem {run.name!r} did not finish (exit code "
@@ -88,7 +90,6 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
     with open(result_path, "rb") as handle:
         result = pickle.load(handle)
     result_path.unlink()
-    spec_path.unlink(missing_ok=True)
     return result
 
 
