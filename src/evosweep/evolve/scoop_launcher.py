@@ -251,15 +251,13 @@ class ScoopRun:
             args += ["--parent", str(os.getpid())]
         return args
 
-    def _bootstrap_args(self, origin: bool, ports: bool = True) -> list[str]:
-        """scoop.bootstrap's arguments; without `ports`, the worker reads them from its input."""
+    def _bootstrap_args(self, origin: bool) -> list[str]:
+        task_port, info_port = self.ports
         args = [
             *("--size", str(self.workers), "--workingDirectory", self.cwd),
             *("--brokerHostname", self.address, "--externalBrokerHostname", self.address),
+            *("--taskPort", str(task_port), "--metaPort", str(info_port)),
         ]
-        if ports:
-            task_port, info_port = self.ports
-            args += ["--taskPort", str(task_port), "--metaPort", str(info_port)]
         if origin:
             args.append("--origin")
         return [*args, "--backend=ZMQ", "-v", *self.program]
@@ -279,34 +277,27 @@ class ScoopRun:
                 **({"process_group": 0} if self.own_group else {}),
                 **common,
             )
+            self.ports = self._read_ports()
             group = {"process_group": self.broker.pid} if self.own_group else {}
-            # This node's workers start while the broker does, and read its ports from their
-            # input; they leave when it ends (srun passes a step's input to every task, and
-            # `_end_workers_input` closes them all at the end of the run).
-            with_input = {**common, "stdin": subprocess.PIPE}
-            worker = [*self._secure_args("worker", True), "--ports-from-input"]
+            local = self.placement[0][1]
             self.origin = subprocess.Popen(
-                [*worker, "--", *self._bootstrap_args(True, ports=False)], **group, **with_input
+                [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
+                **group,
+                **common,
             )
-            for _ in range(self.placement[0][1] - 1):
+            for _ in range(local - 1):
                 self.workers_here.append(
                     subprocess.Popen(
-                        [*worker, "--end-with-input", "--", *self._bootstrap_args(False, False)],
+                        [*self._secure_args("worker", True), "--", *self._bootstrap_args(False)],
                         **group,
-                        **with_input,
+                        **common,
                     )
                 )
-            self.ports = self._read_ports()
-            for process in (self.origin, *self.workers_here):
-                try:
-                    process.stdin.write(f"{self.ports[0]},{self.ports[1]}\n".encode())
-                    process.stdin.flush()
-                except BrokenPipeError:  # it died already; lines() reports and ends the run
-                    pass
-            self.origin.stdin.close()
             for host, count in self.placement[1:]:
+                # srun passes its input to every task; closing it ends the remote workers.
+                step_options = {**common, "stdin": subprocess.PIPE}
                 self.steps.append(
-                    subprocess.Popen(self.srun_command(host, count), **group, **with_input)
+                    subprocess.Popen(self.srun_command(host, count), **group, **step_options)
                 )
         finally:
             if write_fd is not None:
@@ -315,7 +306,7 @@ class ScoopRun:
     def srun_command(self, host: str, count: int) -> list[str]:
         """One srun step running `count` workers on `host`, as an argv list (no shell)."""
         watch = f"{self.address}:{self.ports[0]}"
-        worker = [*self._secure_args("worker", False), "--watch", watch, "--end-with-input"]
+        worker = [*self._secure_args("worker", False), "--watch", watch]
         srun = [
             "srun",
             "--overlap",
@@ -351,12 +342,12 @@ class ScoopRun:
     def lines(self) -> Iterator[str]:
         """Every process's stderr, line by line, until all have exited.
 
-        Once the origin ends, the broker is stopped (nothing is left to route). Once the origin
-        or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to write its
-        result; the workers, to follow the origin's shutdown message) before it is stopped: a worker's srun step that ends by itself ends COMPLETED, one that
-        srun is told to end, CANCELLED. The workers also leave when their input is closed, which
-        happens as soon as the origin or the broker ends, so a worker that joined after the
-        shutdown message does not wait out the grace.
+        Once the origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to
+        write its result; the broker and the workers, to follow the origin's shutdown message)
+        before it is stopped: a worker's srun step that ends by itself ends COMPLETED, one that
+        srun is told to end, CANCELLED. Remote workers also leave when their step's input is
+        closed, which happens as soon as the origin or the broker ends, so a worker that joined
+        after the shutdown message does not wait out the grace.
         """
         if self._read_fd is None:
             raise ScoopLaunchError("lines() needs the default stderr pipe")
@@ -387,10 +378,7 @@ class ScoopRun:
                         continue
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                    self._end_workers_input()
-                    if key.data == "origin" and self.broker.poll() is None:
-                        # Nothing is left to route: skip SCOOP's linger on the way out.
-                        self._signal(self.broker, signal.SIGKILL)
+                    self._end_steps_input()
                     if deadline is None:
                         deadline = time.monotonic() + GRACE_SECONDS
         finally:
@@ -399,10 +387,10 @@ class ScoopRun:
                     os.close(key.fd)
             selector.close()
 
-    def _end_workers_input(self) -> None:
-        for worker in [*self.workers_here, *self.steps]:
-            if worker.stdin is not None and not worker.stdin.closed:
-                worker.stdin.close()
+    def _end_steps_input(self) -> None:
+        for step in self.steps:
+            if step.stdin is not None and not step.stdin.closed:
+                step.stdin.close()
 
     def wait(self) -> int:
         """The origin's exit code, once every process of the run has ended."""
@@ -421,23 +409,19 @@ class ScoopRun:
 
     # -------------------------------------------------------------------------- stopping
 
-    def _signal_all(self, signum: int) -> None:
+    def _signal_all(self, signum: int, but: subprocess.Popen | None = None) -> None:
         for process in self.processes:
-            self._signal(process, signum)
-
-    @staticmethod
-    def _signal(process: subprocess.Popen, signum: int) -> None:
-        if process.poll() is None:
-            try:
-                process.send_signal(signum)
-                if signum == signal.SIGTERM:  # a stopped process acts on it only once continued
-                    process.send_signal(signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+            if process is not but and process.poll() is None:
+                try:
+                    process.send_signal(signum)
+                    if signum == signal.SIGTERM:  # a stopped process acts on it only once continued
+                        process.send_signal(signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
 
     def stop(self) -> None:
         """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
-        self._end_workers_input()
+        self._end_steps_input()
         alive = [process for process in self.processes if process.poll() is None]
         if alive:
             self._signal_all(signal.SIGTERM)

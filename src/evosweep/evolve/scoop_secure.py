@@ -19,14 +19,12 @@ points here run SCOOP's own broker and bootstrap after a small, contained patch:
 
     python -m evosweep.evolve.scoop_secure broker --address ADDR [--keys DIR] [--parent PID]
     python -m evosweep.evolve.scoop_secure worker [--keys DIR] [--parent PID]
-        [--watch HOST:PORT] [--end-with-input] [--ports-from-input] -- BOOTSTRAP-ARGUMENTS...
+        [--watch HOST:PORT] -- BOOTSTRAP-ARGUMENTS...
 
 The broker prints its task and info ports on one stdout line. Without ``--keys`` the sockets stay
 narrow but unauthenticated (only for measuring what CURVE costs). ``--parent`` makes the process
 die with the launcher (PR_SET_PDEATHSIG); ``--watch`` makes a worker on another node exit once
-the broker's port stops answering; ``--end-with-input`` makes a worker exit when its standard
-input ends (the launcher closes it at the end of the run); ``--ports-from-input`` lets a worker
-start before the broker has its ports (they come as the first line of its input).
+the broker's port stops answering.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 PUBLIC_KEY = "run.key"
 SECRET_KEY = "run.key_secret"
@@ -136,16 +135,13 @@ class GuardedContext(zmq.Context):
     _socket_class = GuardedSocket
     guard: Guard | None = None
     keys: tuple[bytes, bytes] | None = None
-    authenticator = None  # zmq.auth.thread.ThreadAuthenticator, with keys
+    authenticator: ThreadAuthenticator | None = None
 
     @classmethod
     def for_guard(cls, guard: Guard) -> GuardedContext:
         context = cls()
         context.guard = guard
         if guard.keys_dir is not None:
-            # Imported here: it brings asyncio, which the launcher and keyless runs do without.
-            from zmq.auth.thread import ThreadAuthenticator
-
             context.keys = guard.keys()
             context.authenticator = ThreadAuthenticator(context)
             context.authenticator.start()
@@ -246,9 +242,9 @@ def watch_broker(host: str, port: int) -> threading.Thread:
 
 
 def leave_at_end_of_input() -> threading.Thread:
-    """Exit 0 once standard input ends: the launcher closes a worker's input (a remote step's,
-    through srun) when the run is over, so a worker that joined after SCOOP's shutdown message
-    leaves at once, and a step ends by itself (COMPLETED) instead of being cancelled."""
+    """Exit 0 once standard input ends: the launcher closes a remote step's input when the run
+    is over, so the step ends by itself (COMPLETED) even if this worker joined after SCOOP's
+    shutdown message, instead of being cancelled."""
 
     def wait():
         # os.read, not sys.stdin: a daemon thread holding the buffered reader's lock would
@@ -260,18 +256,6 @@ def leave_at_end_of_input() -> threading.Thread:
     thread = threading.Thread(target=wait, name="end-of-input", daemon=True)
     thread.start()
     return thread
-
-
-def read_line(fd: int) -> str:
-    """One line from `fd`, read unbuffered (what follows is left for leave_at_end_of_input)."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 1)
-        if not chunk:
-            sys.stderr.write("scoop worker: no broker ports on the input; exiting\n")
-            sys.exit(1)
-        data += chunk
-    return data.decode().strip()
 
 
 def _setup(args) -> None:
@@ -305,13 +289,9 @@ def broker_main(args) -> int:
 
 def worker_main(args) -> int:
     _setup(args)
-    if args.ports_from_input:
-        task_port, info_port = read_line(0).split(",")
-        args.bootstrap = ["--taskPort", task_port, "--metaPort", info_port, *args.bootstrap]
     if args.watch:
         host, _, port = args.watch.rpartition(":")
         watch_broker(host, int(port))
-    if args.end_with_input:
         leave_at_end_of_input()
     import scoop._types
 
@@ -329,14 +309,6 @@ def parser() -> argparse.ArgumentParser:
     broker.add_argument("--address", required=True, help="the one address to bind")
     worker = roles.add_parser("worker")
     worker.add_argument("--watch", help="HOST:PORT of the broker to watch")
-    worker.add_argument(
-        "--end-with-input", action="store_true", help="exit 0 when standard input ends"
-    )
-    worker.add_argument(
-        "--ports-from-input",
-        action="store_true",
-        help="read the broker's TASK,INFO ports as the first line of standard input",
-    )
     worker.add_argument("bootstrap", nargs=argparse.REMAINDER, help="scoop.bootstrap arguments")
     for role in (broker, worker):
         role.add_argument("--keys", help="the run's key directory (CURVE); omit: no CURVE")
