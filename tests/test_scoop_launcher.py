@@ -41,8 +41,10 @@ ENV = dict(os.environ, PYTHONPATH=str(SRC))
 EVENT_SECONDS = 60
 ORPHAN_SECONDS = 60
 PIPE_PAGE = 4096
-# A private subnet for the test's own namespace (the Slurm test cluster uses 10.77.13.0/24).
-ROOT_ADDRESS, NS_ADDRESS = "10.77.99.1", "10.77.99.2"
+# A private subnet for this test process's own namespace (other tests and the Slurm test
+# cluster use 10.77.x and 10.78.x): one per process, so concurrent sessions never share one.
+SUBNET = f"10.79.{os.getpid() % 250 + 1}"
+ROOT_ADDRESS, NS_ADDRESS = f"{SUBNET}.1", f"{SUBNET}.2"
 # Chunks of 6 genomes: tasks really go to the workers, however cheap Rastrigin is. 100
 # generations print about 8 KiB after the first one: more than the held pipe takes.
 PROBLEM = {
@@ -179,7 +181,9 @@ def payload_frames(marker: Path) -> list[list[bytes]]:
     ]
 
 
-def handshake(host: str, port: int, kind: int, server_key: bytes | None, marker: Path) -> str:
+def handshake(
+    host: str, port: int, kind: int, server_key: bytes | None, marker: Path, deadline: float
+) -> str:
     """Connect a zmq socket (NULL security, or CURVE with a key pair of its own and the run's
     server key), queue the payload, and return how the handshake ended."""
     context = zmq.Context.instance()
@@ -196,7 +200,7 @@ def handshake(host: str, port: int, kind: int, server_key: bytes | None, marker:
         if kind == zmq.DEALER:
             for frames in payload_frames(marker):
                 sock.send_multipart(frames)
-        while monitor.poll(EVENT_SECONDS * 1000):
+        while monitor.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             event = recv_monitor_message(monitor)["event"]
             if event & HANDSHAKE_END:
                 return zmq.Event(event).name
@@ -208,7 +212,9 @@ def handshake(host: str, port: int, kind: int, server_key: bytes | None, marker:
 
 
 def attack(host: str, ports: list[int], server_key: bytes | None, marker: Path) -> dict:
-    """Per port: whether TCP reaches it, and how each zmq handshake carrying the payload ended."""
+    """Per port: whether TCP reaches it, and how each zmq handshake carrying the payload ended
+    (all within EVENT_SECONDS)."""
+    deadline = time.monotonic() + EVENT_SECONDS
     outcome = {}
     for port in ports:
         try:
@@ -216,10 +222,13 @@ def attack(host: str, ports: list[int], server_key: bytes | None, marker: Path) 
         except ConnectionRefusedError:
             outcome[port] = {"tcp": "refused"}
             continue
+        except TimeoutError:
+            outcome[port] = {"tcp": "timed out"}
+            continue
         outcome[port] = {
             "tcp": "open",
             "handshakes": [
-                handshake(host, port, kind, key, marker)
+                handshake(host, port, kind, key, marker, deadline)
                 for kind in (zmq.DEALER, zmq.SUB)
                 for key in (None, server_key)
             ],
@@ -264,8 +273,7 @@ NETNS_PREFIX = "evosweep-scoop-"
 
 
 def remove_leftover_namespaces() -> None:
-    """Namespaces (and their veth) of test processes that died before their teardown: the
-    root side would hold ROOT_ADDRESS twice."""
+    """Namespaces (and their veth) of test processes that died before their teardown."""
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
         tag = name.removeprefix(NETNS_PREFIX)
@@ -378,7 +386,8 @@ def test_without_curve_the_same_payload_runs(tmp_path):
     marker = tmp_path / "marker"
     run, lines, _ = held_run(tmp_path, protect=False)
     try:
-        outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, marker)
+        deadline = time.monotonic() + EVENT_SECONDS
+        outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, marker, deadline)
         assert outcome == "HANDSHAKE_SUCCEEDED"
         deadline = time.monotonic() + EVENT_SECONDS
         while not marker.exists() and time.monotonic() < deadline:

@@ -285,19 +285,17 @@ class ScoopRun:
                 **group,
                 **common,
             )
+            # The workers leave when their input ends (srun passes a step's to every task):
+            # `_end_workers_input` closes it at the end of the run.
+            with_input = {**common, "stdin": subprocess.PIPE}
+            worker = [*self._secure_args("worker", True), "--end-with-input", "--"]
             for _ in range(local - 1):
                 self.workers_here.append(
-                    subprocess.Popen(
-                        [*self._secure_args("worker", True), "--", *self._bootstrap_args(False)],
-                        **group,
-                        **common,
-                    )
+                    subprocess.Popen([*worker, *self._bootstrap_args(False)], **group, **with_input)
                 )
             for host, count in self.placement[1:]:
-                # srun passes its input to every task; closing it ends the remote workers.
-                step_options = {**common, "stdin": subprocess.PIPE}
                 self.steps.append(
-                    subprocess.Popen(self.srun_command(host, count), **group, **step_options)
+                    subprocess.Popen(self.srun_command(host, count), **group, **with_input)
                 )
         finally:
             if write_fd is not None:
@@ -306,7 +304,7 @@ class ScoopRun:
     def srun_command(self, host: str, count: int) -> list[str]:
         """One srun step running `count` workers on `host`, as an argv list (no shell)."""
         watch = f"{self.address}:{self.ports[0]}"
-        worker = [*self._secure_args("worker", False), "--watch", watch]
+        worker = [*self._secure_args("worker", False), "--watch", watch, "--end-with-input"]
         srun = [
             "srun",
             "--overlap",
@@ -345,9 +343,9 @@ class ScoopRun:
         Once the origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to
         write its result; the broker and the workers, to follow the origin's shutdown message)
         before it is stopped: a worker's srun step that ends by itself ends COMPLETED, one that
-        srun is told to end, CANCELLED. Remote workers also leave when their step's input is
-        closed, which happens as soon as the origin or the broker ends, so a worker that joined
-        after the shutdown message does not wait out the grace.
+        srun is told to end, CANCELLED. The workers also leave when their input is closed, which
+        happens as soon as the origin or the broker ends, so a worker that joined after the
+        shutdown message does not wait out the grace.
         """
         if self._read_fd is None:
             raise ScoopLaunchError("lines() needs the default stderr pipe")
@@ -378,7 +376,7 @@ class ScoopRun:
                         continue
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                    self._end_steps_input()
+                    self._end_workers_input()
                     if deadline is None:
                         deadline = time.monotonic() + GRACE_SECONDS
         finally:
@@ -387,10 +385,10 @@ class ScoopRun:
                     os.close(key.fd)
             selector.close()
 
-    def _end_steps_input(self) -> None:
-        for step in self.steps:
-            if step.stdin is not None and not step.stdin.closed:
-                step.stdin.close()
+    def _end_workers_input(self) -> None:
+        for worker in [*self.workers_here, *self.steps]:
+            if worker.stdin is not None and not worker.stdin.closed:
+                worker.stdin.close()
 
     def wait(self) -> int:
         """The origin's exit code, once every process of the run has ended."""
@@ -421,7 +419,7 @@ class ScoopRun:
 
     def stop(self) -> None:
         """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
-        self._end_steps_input()
+        self._end_workers_input()
         alive = [process for process in self.processes if process.poll() is None]
         if alive:
             self._signal_all(signal.SIGTERM)
@@ -464,6 +462,8 @@ def main(argv=None) -> int:
         parser.error("no program to run")
 
     def terminate(signum, frame):
+        for other in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(other, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
     # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than

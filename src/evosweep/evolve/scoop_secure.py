@@ -19,12 +19,13 @@ points here run SCOOP's own broker and bootstrap after a small, contained patch:
 
     python -m evosweep.evolve.scoop_secure broker --address ADDR [--keys DIR] [--parent PID]
     python -m evosweep.evolve.scoop_secure worker [--keys DIR] [--parent PID]
-        [--watch HOST:PORT] -- BOOTSTRAP-ARGUMENTS...
+        [--watch HOST:PORT] [--end-with-input] -- BOOTSTRAP-ARGUMENTS...
 
 The broker prints its task and info ports on one stdout line. Without ``--keys`` the sockets stay
 narrow but unauthenticated (only for measuring what CURVE costs). ``--parent`` makes the process
 die with the launcher (PR_SET_PDEATHSIG); ``--watch`` makes a worker on another node exit once
-the broker's port stops answering.
+the broker's port stops answering; ``--end-with-input`` makes a worker exit when its standard
+input ends (the launcher closes it at the end of the run).
 """
 
 from __future__ import annotations
@@ -242,9 +243,9 @@ def watch_broker(host: str, port: int) -> threading.Thread:
 
 
 def leave_at_end_of_input() -> threading.Thread:
-    """Exit 0 once standard input ends: the launcher closes a remote step's input when the run
-    is over, so the step ends by itself (COMPLETED) even if this worker joined after SCOOP's
-    shutdown message, instead of being cancelled."""
+    """Exit 0 once standard input ends: the launcher closes a worker's input (a remote step's,
+    through srun) when the run is over, so a worker that joined after SCOOP's shutdown message
+    leaves at once, and a step ends by itself (COMPLETED) instead of being cancelled."""
 
     def wait():
         # os.read, not sys.stdin: a daemon thread holding the buffered reader's lock would
@@ -292,6 +293,7 @@ def worker_main(args) -> int:
     if args.watch:
         host, _, port = args.watch.rpartition(":")
         watch_broker(host, int(port))
+    if args.end_with_input:
         leave_at_end_of_input()
     import scoop._types
 
@@ -309,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
     broker.add_argument("--address", required=True, help="the one address to bind")
     worker = roles.add_parser("worker")
     worker.add_argument("--watch", help="HOST:PORT of the broker to watch")
+    worker.add_argument(
+        "--end-with-input", action="store_true", help="exit 0 when standard input ends"
+    )
     worker.add_argument("bootstrap", nargs=argparse.REMAINDER, help="scoop.bootstrap arguments")
     for role in (broker, worker):
         role.add_argument("--keys", help="the run's key directory (CURVE); omit: no CURVE")
