@@ -99,6 +99,13 @@ def test_joblib_tasks_run_on_the_engines_not_in_the_client(n_engines):
     assert os.getpid() not in pids
 
 
+def test_a_caller_asking_for_one_job_runs_in_this_process():
+    """A forest's own Parallel(n_jobs=1) in the search's refit is serial work, not engine work."""
+    with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
+        pids = set(Parallel(n_jobs=1)(delayed(os.getpid)() for _ in range(4)))
+    assert pids == {os.getpid()}
+
+
 def test_two_clusters_at_once_do_not_clash():
     with engine_cluster(1, slurm=False) as first, engine_cluster(1, slurm=False) as second:
         assert first.workdir != second.workdir

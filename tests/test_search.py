@@ -56,6 +56,26 @@ def test_one_and_two_engines_give_identical_results(digits, tmp_path):
     assert (tmp_path / "2" / "plots" / "heatmap.png").stat().st_size > 0
 
 
+def test_progress_counts_the_search_fits_only(digits):
+    """The refit of a forest grows its trees through joblib too; they are not search fits."""
+    from evosweep.data import read_split
+    from evosweep.engines import engine_cluster
+
+    features, labels = read_split(digits[0])
+    spec = {
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_jobs": 1},
+        "strategy": "grid",
+        "space": {"n_estimators": [5, 8]},
+        "cv": 3,
+        "scoring": "accuracy",
+    }
+    forest_search = search.make_search("forest", spec, 42)
+    with engine_cluster(2, slurm=False) as engines:
+        progress = search.fit_search(forest_search, features, labels, engines)
+    assert progress.done == progress.total == 6
+
+
 def test_search_completes_when_an_engine_is_killed(digits, tmp_path):
     from evosweep.data import read_split
     from evosweep.engines import engine_cluster

@@ -62,7 +62,11 @@ class _ViewBackend(IPythonParallelBackend):
         self.journal = journal
 
     def effective_n_jobs(self, n_jobs):
-        # The stock backend answers len(view), which is 1 for a 1-engine cluster.
+        # n_jobs=1 is a caller asking for serial work (a forest's trees in the search's refit):
+        # joblib then runs it in this process. Otherwise one job per engine; the stock backend
+        # answers len(view), which is 1 for a 1-engine cluster.
+        if n_jobs == 1:
+            return 1
         return joblib_jobs(len(self._view))
 
     def start_call(self):
