@@ -11,7 +11,6 @@ import contextlib
 import ipaddress
 import json
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -20,19 +19,24 @@ import threading
 import uuid
 from pathlib import Path
 
-import cloudpickle
 import psutil
 import pytest
 import zmq
+from attacks import (
+    Gate,
+    Marker,
+    assert_rejected,
+    attack,
+    listeners,
+    network_namespace,
+    tree,
+    wait_at_gate,
+)
 from ipyparallel.serialize import pack_apply_message
 from joblib import Parallel, delayed
 from jupyter_client.session import Session
-from zmq.utils.monitor import recv_monitor_message
 
 from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
-
-# Engines cannot import this test module: ship its functions by value.
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 # Bounds for waiting on events that should come much sooner; reaching one is a failure.
 EVENT_SECONDS = 30
@@ -40,57 +44,10 @@ ORPHAN_SECONDS = 60
 SUBNETS = ("10.77.98", "10.77.198", "10.78.98")
 
 
-def _wait_at_gate(gate: str, started: str) -> int:
-    """A task that says it started, then waits until the test opens the gate (one byte)."""
-    import os
-
-    descriptor = os.open(started, os.O_WRONLY)
-    os.write(descriptor, f"{os.getpid()}\n".encode())
-    os.close(descriptor)
-    descriptor = os.open(gate, os.O_RDONLY)
-    try:
-        return len(os.read(descriptor, 1))
-    finally:
-        os.close(descriptor)
-
-
-class _Workload:
-    """A search-like joblib Parallel on the engines whose tasks wait at a gate (a FIFO the
-    test holds open, so tasks never block on opening it) until `release()`."""
-
-    def __init__(self, directory: Path, tasks: int):
-        self.gate, self.started = directory / "gate", directory / "started"
-        os.mkfifo(self.gate)
-        os.mkfifo(self.started)
-        self.gate_fd = os.open(self.gate, os.O_RDWR)
-        self.started_file = open(os.open(self.started, os.O_RDWR), "rb", buffering=0)
-        self.tasks = tasks
-        self.released = False
-
-    def calls(self):
-        return (
-            delayed(_wait_at_gate)(str(self.gate), str(self.started)) for _ in range(self.tasks)
-        )
-
-    def wait_started(self, count: int) -> list[int]:
-        """Block until `count` tasks have started; their engines' pids."""
-        return [int(self.started_file.readline()) for _ in range(count)]
-
-    def release(self):
-        if not self.released:
-            self.released = True
-            os.write(self.gate_fd, b"x" * self.tasks)
-
-    def close(self):
-        self.release()
-        os.close(self.gate_fd)
-        self.started_file.close()
-
-
 @contextlib.contextmanager
 def _busy(engines, directory: Path, tasks: int = 6):
     """Run the gated workload in a thread while the body runs; check its results after."""
-    work = _Workload(directory, tasks)
+    work = Gate(directory, tasks)
     results = []
     errors = []
 
@@ -115,29 +72,18 @@ def _busy(engines, directory: Path, tasks: int = 6):
     assert results == [1] * tasks
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
-
-
 def _cluster_processes(engines, engine_pids) -> dict[str, list[psutil.Process]]:
     """The controller with its children (schedulers, heart monitor), and every engine with
     its children (nanny), from the recorded pids (busy engines answer no pid request)."""
     return {
-        "controller": _tree(engines.cluster.controller.process.pid),
-        "engines": [p for pid in engine_pids for p in _tree(pid)],
+        "controller": tree(engines.cluster.controller.process.pid),
+        "engines": [p for pid in engine_pids for p in tree(pid)],
     }
 
 
 def _listeners(processes) -> set[tuple[str, int]]:
-    """(address, port) of every listening TCP socket (IPv4 and IPv6) the processes hold,
-    matched by socket inode from /proc/PID/fd (psutil)."""
-    found = set()
-    for process in processes:
-        for connection in process.net_connections(kind="inet"):
-            if connection.status == psutil.CONN_LISTEN:
-                found.add((connection.laddr.ip, connection.laddr.port))
-    return found
+    """(address, port) of every listening TCP socket the processes hold."""
+    return {address for found in listeners(processes).values() for address in found}
 
 
 def _key_material(engines) -> list[str]:
@@ -147,55 +93,6 @@ def _key_material(engines) -> list[str]:
         info = json.loads(path.read_text())
         found += [info["key"], info["curve_serverkey"]]
     return found
-
-
-class _Marker:
-    """Unpickling this creates the marker file: proof that a pickle was executed."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def _handshake(port: int, curve_serverkey: bytes | None = None) -> int:
-    """Connect a zmq DEALER to the port (NULL security, or CURVE with the given server key),
-    and return the first handshake event: succeeded, or one of the failures."""
-    context = zmq.Context.instance()
-    dealer = context.socket(zmq.DEALER)
-    dealer.linger = 0
-    if curve_serverkey:
-        dealer.curve_publickey, dealer.curve_secretkey = zmq.curve_keypair()
-        dealer.curve_serverkey = curve_serverkey
-    monitor = dealer.get_monitor_socket()
-    handshake = (
-        zmq.EVENT_HANDSHAKE_SUCCEEDED
-        | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-        | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-        | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-        | zmq.EVENT_DISCONNECTED
-    )
-    try:
-        dealer.connect(f"tcp://127.0.0.1:{port}")
-        while monitor.poll(EVENT_SECONDS * 1000):
-            event = recv_monitor_message(monitor)["event"]
-            if event & handshake:
-                return event
-        raise AssertionError(f"no handshake event from port {port}")
-    finally:
-        dealer.disable_monitor()
-        monitor.close()
-        dealer.close()
-
-
-def _send_raw(port: int, payload: bytes) -> None:
-    """Send bytes on a plain TCP connection and wait until the peer closes it."""
-    with socket.create_connection(("127.0.0.1", port), timeout=EVENT_SECONDS) as connection:
-        with contextlib.suppress(OSError):
-            connection.sendall(payload)
-            while connection.recv(4096):
-                pass
 
 
 def test_every_listener_is_on_loopback_with_curve_and_no_key_on_a_command_line(tmp_path):
@@ -208,8 +105,8 @@ def test_every_listener_is_on_loopback_with_curve_and_no_key_on_a_command_line(t
         # heartbeat monitor (engines run without ipyparallel's nanny)
         assert len(by_kind["controller"]) >= 14, by_kind
         assert len(by_kind["engines"]) >= engines.n_engines, by_kind  # each engine's heart
-        for kind, listeners in by_kind.items():
-            for address, port in listeners:
+        for kind, found in by_kind.items():
+            for address, port in found:
                 assert ipaddress.ip_address(address).is_loopback, (kind, address, port)
         secrets = _key_material(engines)
         assert all(secrets), "connection files lack the HMAC key or the CURVE server key"
@@ -223,18 +120,14 @@ def test_every_listener_is_on_loopback_with_curve_and_no_key_on_a_command_line(t
 
 def test_crafted_pickles_on_every_port_execute_nothing(tmp_path):
     marker = tmp_path / "executed"
-    payload = pickle.dumps(_Marker(marker))
     with engine_cluster(2, slurm=False) as engines:
         pids = engines.engine_pids()
         with _busy(engines, tmp_path) as work:
             groups = _cluster_processes(engines, pids).values()
             ports = sorted({port for group in groups for _, port in _listeners(group)})
-            for port in ports:
-                # a peer without the keys: refused at the zmq handshake (CURVE required)
-                event = _handshake(port)
-                assert event != zmq.EVENT_HANDSHAKE_SUCCEEDED, f"port {port} took a NULL peer"
-                # raw pickle bytes, not even a zmq greeting: the peer closes the connection
-                _send_raw(port, payload)
+            # peers without the keys: refused at the zmq handshake (CURVE required); raw
+            # pickle bytes, not even a zmq greeting: the peer closes the connection
+            assert_rejected(attack([(LOOPBACK, port) for port in ports], marker))
             with _forged_then_signed(engines, marker) as wait_for_replies:
                 work.release()
                 wait_for_replies()
@@ -265,7 +158,7 @@ def _forged_then_signed(engines, marker: Path):
     dealer.connect(f"{info['interface']}:{info['mux']}")
     targets = [engines.client._engines[engine_id].encode() for engine_id in engines.client.ids]
     for target in targets:
-        forged = pack_apply_message(_Marker(marker), (), {})
+        forged = pack_apply_message(Marker(marker), (), {})
         forger.send(dealer, "apply_request", content={}, buffers=forged, ident=target)
         signed = pack_apply_message(os.getpid, (), {})
         owner.send(dealer, "apply_request", content={}, buffers=signed, ident=target)
@@ -288,32 +181,13 @@ def _forged_then_signed(engines, marker: Path):
 @contextlib.contextmanager
 def _network_namespace():
     """A namespace joined to this one by a veth pair on an unused private /24; yields
-    (namespace name, this side's address). Removed afterwards (the pair goes with it)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a network namespace needs root")
+    (namespace name, this side's address)."""
     used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
     subnet = next((s for s in SUBNETS if f" {s}." not in used), None)
     if subnet is None:
         pytest.skip(f"every candidate subnet {SUBNETS} is in use here")
-    tag = f"{os.getpid() % 100000}"
-    name, here, there = f"evosweep-sec-{tag}", f"evsa{tag}", f"evsb{tag}"
-    commands = [
-        ["ip", "netns", "add", name],
-        ["ip", "link", "add", here, "type", "veth", "peer", "name", there],
-        ["ip", "link", "set", there, "netns", name],
-        ["ip", "addr", "add", f"{subnet}.1/24", "dev", here],
-        ["ip", "link", "set", here, "up"],
-        ["ip", "-n", name, "addr", "add", f"{subnet}.2/24", "dev", there],
-        ["ip", "-n", name, "link", "set", there, "up"],
-        ["ip", "-n", name, "link", "set", "lo", "up"],
-    ]
-    try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True)
+    with network_namespace("evosweep-sec-", subnet) as name:
         yield name, f"{subnet}.1"
-    finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 # Run inside the namespace: per port, "refused", or for a port that accepts a connection, how
@@ -449,17 +323,15 @@ import sys
 import threading
 from pathlib import Path
 
-import cloudpickle
 from joblib import Parallel
 
-import test_engine_security as tests
+import attacks
 from evosweep.engines import engine_cluster
 
-cloudpickle.register_pickle_by_value(tests)
 directory = Path(sys.argv[1])
 with engine_cluster(2, slurm=False) as engines:
     pids = engines.engine_pids()
-    work = tests._Workload(directory, 4)  # never released
+    work = attacks.Gate(directory, 4)  # never released
 
     def run():
         with engines.joblib_backend():
@@ -545,11 +417,11 @@ def test_engines_exit_when_their_controller_is_gone(tmp_path):
     task holds the engine's main thread."""
     with engine_cluster(2, slurm=False) as engines:
         pids = engines.engine_pids()
-        work = _Workload(tmp_path, 2)  # released only after the engines are gone
+        work = Gate(tmp_path, 2)  # released only after the engines are gone
         try:
             futures = [
                 engines.client[engine_id].apply_async(
-                    _wait_at_gate, str(work.gate), str(work.started)
+                    wait_at_gate, str(work.gate), str(work.started)
                 )
                 for engine_id in engines.client.ids
             ]
@@ -572,19 +444,17 @@ import sys
 import threading
 from pathlib import Path
 
-import cloudpickle
 from joblib import Parallel
 
 sys.path.insert(0, sys.argv[2])
-import test_engine_security as tests
+import attacks
 from evosweep.engines import engine_cluster
 
-cloudpickle.register_pickle_by_value(tests)
 with engine_cluster(tasks=2) as engines:
     where = engines.client[:].apply_sync(
         lambda: (__import__("socket").gethostname(), __import__("os").getpid())
     )
-    work = tests._Workload(Path(sys.argv[1]), 4)  # never released
+    work = attacks.Gate(Path(sys.argv[1]), 4)  # never released
 
     def run():
         with engines.joblib_backend():
@@ -637,7 +507,7 @@ def test_sigkill_of_the_owner_in_a_slurm_job_ends_the_srun_engines(slurm_cluster
         assert len({host for host, _ in info["engines"]} | {info["host"]}) == 2, info
         # the job's nodes share this host's pid namespace (only network and name differ)
         roots = [info["controller"], *(pid for _, pid in info["engines"])]
-        processes = [p for pid in roots for p in _tree(pid)]
+        processes = [p for pid in roots for p in tree(pid)]
         os.kill(info["pid"], signal.SIGKILL)
         survivors = _survivors(processes)
         assert not survivors, survivors

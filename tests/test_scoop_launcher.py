@@ -9,34 +9,46 @@ thread keeps answering handshakes) until the test reads again.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
 import pickle
 import select
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import attacks
 import psutil
 import pytest
 import zmq
 import zmq.auth
+from attacks import (
+    ENV,
+    HANDSHAKE_END,
+    PROBLEM,
+    SCOOP_SLURM_LAUNCHER,
+    SLURM_PROBLEM,
+    assert_rejected,
+    attack,
+    attack_from,
+    bound_host,
+    comparable,
+    handshake,
+    listeners,
+    network_namespace,
+    payload_frames,
+    processes_mentioning,
+    tree,
+    write_run,
+)
 from zmq.utils.monitor import recv_monitor_message
 
-import evosweep.evolve
 from evosweep.evolve import scoop_launcher, scoop_secure
 from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
-from evosweep.evolve.spec import build_run
 
-TESTS = Path(__file__).resolve().parent
-SRC = Path(evosweep.evolve.__file__).resolve().parents[2]
-MAIN = Path(evosweep.evolve.__file__).resolve().parent / "__main__.py"
-ENV = dict(os.environ, PYTHONPATH=str(SRC))
 # Bounds on waits for events that should come much sooner; reaching one fails the test.
 EVENT_SECONDS = 60
 ORPHAN_SECONDS = 60
@@ -44,55 +56,15 @@ PIPE_PAGE = 4096
 # A private subnet for this test process's own namespace (other tests and the Slurm test
 # cluster use 10.77.x and 10.78.x): one per process, so concurrent sessions never share one.
 SUBNET = f"10.79.{os.getpid() % 250 + 1}"
-ROOT_ADDRESS, NS_ADDRESS = f"{SUBNET}.1", f"{SUBNET}.2"
-# Chunks of 6 genomes: tasks really go to the workers, however cheap Rastrigin is. 100
-# generations print about 8 KiB after the first one: more than the held pipe takes.
-PROBLEM = {
-    "algorithm": "cma-es",
-    "objective": "rastrigin",
-    "dimensions": 6,
-    "centroid": 5.0,
-    "sigma": 5.0,
-    "lambda": 24,
-    "generations": 100,
-    "chunksize": 6,
-    "checkpoint_every": 1000,
-}
-HANDSHAKE_END = (
-    zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
+ROOT_ADDRESS = f"{SUBNET}.1"  # this side of the veth pair (network_namespace)
 
 
 # ----------------------------------------------------------------------------- runs
 
 
-def write_run(directory: Path, workers: int = 2, problem=PROBLEM) -> tuple[list[str], Path]:
-    """The origin's program (the evolve entry point, SCOOP map) and where it puts its result."""
-    directory.mkdir(parents=True, exist_ok=True)
-    run = build_run("cma", problem, 7, workers, directory / "ck.pkl")
-    spec, result = directory / "run.json", directory / "result.pkl"
-    run.write(spec)
-    return [str(MAIN), "--spec", str(spec), "--result", str(result), "--map", "scoop"], result
-
-
-def comparable(result_path: Path) -> dict:
-    """A RunResult minus timings and worker counts."""
-    result = dataclasses.asdict(pickle.loads(result_path.read_bytes()))
-    for key in ("wall_seconds", "workers", "map", "worker_tasks"):
-        result.pop(key)
-    result["logbook"] = [{k: v for k, v in e.items() if k != "elapsed"} for e in result["logbook"]]
-    return result
-
-
 @pytest.fixture(scope="module")
 def serial_result(tmp_path_factory) -> dict:
-    program, result = write_run(tmp_path_factory.mktemp("serial"))
-    program[-1] = "serial"
-    subprocess.run([sys.executable, *program], env=ENV, check=True, capture_output=True)
-    return comparable(result)
+    return attacks.serial_result(tmp_path_factory.mktemp("serial"))
 
 
 def held_run(tmp_path: Path, **options) -> tuple[ScoopRun, object, Path]:
@@ -118,26 +90,8 @@ def finish(run: ScoopRun, lines) -> list[str]:
     return rest
 
 
-def tree(pid: int) -> list[psutil.Process]:
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
-
-
 def run_processes(run: ScoopRun) -> list[psutil.Process]:
     return [p for process in run.processes for p in tree(process.pid)]
-
-
-def listeners(processes) -> dict[int, list[tuple[str, int]]]:
-    """(address, port) of every listening TCP socket (IPv4 and IPv6) of each process, matched
-    by socket inode from /proc/PID/fd (psutil)."""
-    found = {}
-    for process in processes:
-        found[process.pid] = [
-            (c.laddr.ip, c.laddr.port)
-            for c in process.net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN
-        ]
-    return found
 
 
 def wait_for_listeners(run: ScoopRun) -> dict[int, list[tuple[str, int]]]:
@@ -152,176 +106,17 @@ def wait_for_listeners(run: ScoopRun) -> dict[int, list[tuple[str, int]]]:
     raise AssertionError(f"listeners never all appeared: {found}")
 
 
-def bound_host(ip: str) -> str:
-    return ip.removeprefix("::ffff:")
-
-
 # -------------------------------------------------------------------------- attacker
-
-
-class Marker:
-    """Unpickling this creates the marker file: proof that a pickle was executed."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def payload_frames(marker: Path) -> list[list[bytes]]:
-    """The payload in every message shape whose frames SCOOP's broker or workers unpickle."""
-    evil = pickle.dumps(Marker(marker))
-    return [
-        [b"I", evil],  # broker: INIT
-        [b"SU", evil],  # broker: STATUS_UPDATE
-        [b"C", evil],  # broker: CONNECT
-        [b"T", evil, evil],  # broker relays it; a worker unpickles it
-        [b"RP", evil, evil],  # a worker's direct socket: REPLY
-    ]
-
-
-def handshake(
-    host: str, port: int, kind: int, server_key: bytes | None, marker: Path, deadline: float
-) -> str:
-    """Connect a zmq socket (NULL security, or CURVE with a key pair of its own and the run's
-    server key), queue the payload, and return how the handshake ended."""
-    context = zmq.Context.instance()
-    sock = context.socket(kind)
-    sock.linger = 0
-    if server_key:
-        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
-        sock.curve_serverkey = server_key
-    if kind == zmq.SUB:
-        sock.subscribe(b"")
-    monitor = sock.get_monitor_socket()
-    try:
-        sock.connect(f"tcp://{host}:{port}")
-        if kind == zmq.DEALER:
-            for frames in payload_frames(marker):
-                sock.send_multipart(frames)
-        while monitor.poll(max(0, int((deadline - time.monotonic()) * 1000))):
-            event = recv_monitor_message(monitor)["event"]
-            if event & HANDSHAKE_END:
-                return zmq.Event(event).name
-        return "no handshake event"
-    finally:
-        sock.disable_monitor()
-        monitor.close()
-        sock.close()
-
-
-def attack(host: str, ports: list[int], server_key: bytes | None, marker: Path) -> dict:
-    """Per port: whether TCP reaches it, and how each zmq handshake carrying the payload ended
-    (all within EVENT_SECONDS)."""
-    deadline = time.monotonic() + EVENT_SECONDS
-    outcome = {}
-    for port in ports:
-        try:
-            socket.create_connection((host, port), timeout=EVENT_SECONDS).close()
-        except ConnectionRefusedError:
-            outcome[port] = {"tcp": "refused"}
-            continue
-        except TimeoutError:
-            outcome[port] = {"tcp": "timed out"}
-            continue
-        outcome[port] = {
-            "tcp": "open",
-            "handshakes": [
-                handshake(host, port, kind, key, marker, deadline)
-                for kind in (zmq.DEALER, zmq.SUB)
-                for key in (None, server_key)
-            ],
-        }
-    return outcome
-
-
-def attack_main() -> None:
-    """Entry point for the attacker inside the test's network namespace (JSON on stdout)."""
-    host, ports, key, marker = json.loads(sys.argv[1])
-    result = attack(host, ports, key.encode(), Path(marker))
-    print(json.dumps({str(port): value for port, value in result.items()}))
-
-
-def attack_from(netns: str, host: str, ports: list[int], key: bytes, marker: Path) -> dict:
-    code = (
-        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import {__name__} as t; t.attack_main()"
-    )
-    argument = json.dumps([host, ports, key.decode(), str(marker)])
-    output = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", code, argument],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=10 * EVENT_SECONDS,
-    )
-    assert output.returncode == 0, output.stderr
-    return {int(port): value for port, value in json.loads(output.stdout).items()}
-
-
-def assert_rejected(outcome: dict) -> None:
-    """Every port was reached and refused every handshake; CURVE peers with a key of their own
-    were refused by the authenticator (socket types that do not match fail earlier)."""
-    for port, result in outcome.items():
-        assert result["tcp"] == "open", (port, result)
-        assert "HANDSHAKE_SUCCEEDED" not in result["handshakes"], (port, result)
-        assert "no handshake event" not in result["handshakes"], (port, result)
-        assert "HANDSHAKE_FAILED_AUTH" in result["handshakes"], (port, result)
 
 
 NETNS_PREFIX = "evosweep-scoop-"
 
 
-def remove_leftover_namespaces() -> None:
-    """Namespaces (and their veth) of test processes that died before their teardown."""
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        tag = name.removeprefix(NETNS_PREFIX)
-        if (
-            name.startswith(NETNS_PREFIX)
-            and tag.isdigit()
-            and not any(
-                pid % 100000 == int(tag) for pid in psutil.pids() if "pytest" in _cmdline(pid)
-            )
-        ):
-            subprocess.run(["ip", "link", "del", f"evsh{tag}"], capture_output=True)
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return ""
-
-
 @pytest.fixture(scope="module")
 def netns():
     """A network namespace joined to this one by a veth pair on a private /24; removed after."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a network namespace and a veth pair needs root")
-    if not shutil.which("ip"):
-        pytest.skip("creating a network namespace needs iproute2's `ip`")
-    remove_leftover_namespaces()
-    tag = os.getpid() % 100000
-    name, host_side, ns_side = f"{NETNS_PREFIX}{tag}", f"evsh{tag}", f"evsn{tag}"
-    steps = [
-        ["ip", "netns", "add", name],
-        ["ip", "link", "add", host_side, "type", "veth", "peer", "name", ns_side],
-        ["ip", "link", "set", ns_side, "netns", name],
-        ["ip", "addr", "add", f"{ROOT_ADDRESS}/24", "dev", host_side],
-        ["ip", "link", "set", host_side, "up"],
-        ["ip", "-n", name, "addr", "add", f"{NS_ADDRESS}/24", "dev", ns_side],
-        ["ip", "-n", name, "link", "set", ns_side, "up"],
-        ["ip", "-n", name, "link", "set", "lo", "up"],
-    ]
-    try:
-        for step in steps:
-            subprocess.run(step, check=True, capture_output=True)
+    with network_namespace(NETNS_PREFIX, SUBNET) as name:
         yield name
-    finally:
-        subprocess.run(["ip", "link", "del", host_side], capture_output=True)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 # ---------------------------------------------------------------------------- tests
@@ -365,11 +160,11 @@ def test_listeners_are_narrow_and_refuse_peers_without_the_key(
             assert not any(secret.decode() in value for value in process.environ().values())
 
         if bound == "loopback":
-            assert_rejected(attack(address, ports, public, marker))
-            unreachable = attack_from(netns, ROOT_ADDRESS, ports, public, marker)
+            assert_rejected(attack([(address, p) for p in ports], marker, public))
+            unreachable = attack_from(netns, [(ROOT_ADDRESS, p) for p in ports], marker, public)
         else:
-            assert_rejected(attack_from(netns, address, ports, public, marker))
-            unreachable = attack(scoop_launcher.LOOPBACK, ports, public, marker)
+            assert_rejected(attack_from(netns, [(address, p) for p in ports], marker, public))
+            unreachable = attack([(scoop_launcher.LOOPBACK, p) for p in ports], marker, public)
         assert all(result == {"tcp": "refused"} for result in unreachable.values()), unreachable
 
         assert all(process.poll() is None for process in run.processes)
@@ -387,7 +182,8 @@ def test_without_curve_the_same_payload_runs(tmp_path):
     run, lines, _ = held_run(tmp_path, protect=False)
     try:
         deadline = time.monotonic() + EVENT_SECONDS
-        outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, marker, deadline)
+        frames = payload_frames(marker)
+        outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, frames, deadline)
         assert outcome == "HANDSHAKE_SUCCEEDED"
         deadline = time.monotonic() + EVENT_SECONDS
         while not marker.exists() and time.monotonic() < deadline:
@@ -577,23 +373,6 @@ def test_stale_run_directories_are_recognised(tmp_path):
 
 # ------------------------------------------------------------------- Slurm (multi-node)
 
-# Held like held_run: the run's stderr pipe is one page and this launcher's output goes to a
-# one-page FIFO the test stops reading.
-SLURM_LAUNCHER = """
-import fcntl, sys
-from pathlib import Path
-from evosweep import allocation
-from evosweep.evolve.scoop_launcher import ScoopRun
-hosts = allocation.job_hosts()
-address = allocation.cluster_address()
-print("hosts", *hosts, "address", address, flush=True)
-with ScoopRun(sys.argv[2:], 2, address=address, hosts=hosts, runtime_root=Path(sys.argv[1])) as run:
-    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, 4096)
-    for line in run.lines():
-        print(line, flush=True)
-"""
-# Enough progress lines after the first to fill both pages.
-SLURM_PROBLEM = PROBLEM | {"generations": 400}
 # The batch script starts the launcher, then holds the allocation until the test releases it:
 # the test, not the end of the job, must be what ends the run's processes.
 SLURM_JOB = """#!/bin/bash
@@ -601,21 +380,6 @@ SLURM_JOB = """#!/bin/bash
 echo $! > "{pid}"
 read -r _ < "{release}"
 """
-
-
-def run_processes_named(marker: str) -> list[psutil.Process]:
-    """Live processes on any node whose command line mentions `marker` (nodes share our PID
-    namespace: only their network and host names are their own)."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(process.info["cmdline"] or []) and (
-                process.status() != psutil.STATUS_ZOMBIE
-            ):
-                found.append(process)
-        except psutil.Error:
-            pass
-    return found
 
 
 @pytest.mark.slurm
@@ -644,7 +408,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
     script.write_text(
         SLURM_JOB.format(
             python=sys.executable,
-            code=SLURM_LAUNCHER.replace("'", '"'),
+            code=SCOOP_SLURM_LAUNCHER.replace("'", '"'),
             runtime=runtime,
             program=" ".join(f'"{part}"' for part in program),
             out=out,
@@ -670,7 +434,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
             ready, _, _ = select.select([reader], [], [], 5 * EVENT_SECONDS)
             assert ready, f"no generation line from the job:\n{text.decode()}"
             text += os.read(reader, PIPE_PAGE)
-        run = run_processes_named(str(runtime))
+        run = processes_mentioning(str(runtime))
         origin = [p for p in run if "--origin" in p.cmdline()]
         remote = [p for p in run if "--watch" in p.cmdline() and "srun" not in p.cmdline()[0]]
         assert len(origin) == 1 and remote, [p.cmdline() for p in run]
@@ -682,9 +446,9 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
                     process.kill()
         launcher.kill()
         deadline = time.monotonic() + ORPHAN_SECONDS
-        while run_processes_named(str(runtime)) and time.monotonic() < deadline:
+        while processes_mentioning(str(runtime)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = run_processes_named(str(runtime))
+        left = processes_mentioning(str(runtime))
         assert left == [], [p.cmdline() for p in left]
     finally:
         try:  # the batch script reads the FIFO; no reader means the job is gone already
