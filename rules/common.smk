@@ -132,7 +132,9 @@ SCALING_STAGES = [
 
 
 def scaling_search_inputs(wildcards):
-    return split_files(config["search"]["models"][SCALING_MODEL]["dataset"])
+    """The training split only: the study times fits, it scores nothing on the test set."""
+    dataset = config["search"]["models"][SCALING_MODEL]["dataset"]
+    return {"train": split_files(dataset)["train"]}
 
 
 def scaling_evolve_inputs(wildcards):

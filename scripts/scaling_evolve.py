@@ -18,4 +18,9 @@ with rule_logger(snakemake.log[0]) as log:
         train=snakemake.input.get("train"),
     )
     write_timing(timing, snakemake.output[0])
-    log.info("evolution on %d worker(s): %s s", workers, timing["walls"])
+    log.info(
+        "evolution on %d worker(s): generations %s s, start-up and stop %s s",
+        workers,
+        timing["walls"],
+        timing["startups"],
+    )

@@ -12,11 +12,15 @@ with rule_logger(snakemake.log[0]) as log:
         snakemake.params.spec,
         snakemake.params.seed,
         snakemake.input.train,
-        snakemake.input.test,
         workers,
         snakemake.params.repeats,
         tasks=snakemake.resources.get("tasks"),
         cpus_per_task=snakemake.resources.get("cpus_per_task"),
     )
     write_timing(timing, snakemake.output[0])
-    log.info("search on %d worker(s): %s s", workers, timing["walls"])
+    log.info(
+        "search on %d worker(s): fits %s s, start-up %s s",
+        workers,
+        timing["walls"],
+        timing["startups"],
+    )

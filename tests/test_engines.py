@@ -106,6 +106,35 @@ def test_a_caller_asking_for_one_job_runs_in_this_process():
     assert pids == {os.getpid()}
 
 
+class _BatchSizes:
+    """An observer recording the size of every batch the backend sends."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def start_call(self):
+        pass
+
+    def submitted(self, calls):
+        self.sizes.append(len(calls))
+
+    def completed(self, n_calls):
+        pass
+
+
+def test_each_parallel_call_starts_from_batches_of_one():
+    from joblib.parallel import get_active_backend
+
+    batches = _BatchSizes()
+    with engine_cluster(2, slurm=False) as engines, engines.joblib_backend(observer=batches):
+        backend, _ = get_active_backend()
+        Parallel()(delayed(abs)(-i) for i in range(4))
+        backend._effective_batch_size = 64  # what a round of very quick tasks grows it to
+        batches.sizes.clear()
+        Parallel()(delayed(abs)(-i) for i in range(4))
+    assert batches.sizes[0] == 1
+
+
 def test_two_clusters_at_once_do_not_clash():
     with engine_cluster(1, slurm=False) as first, engine_cluster(1, slurm=False) as second:
         assert first.workdir != second.workdir

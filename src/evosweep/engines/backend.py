@@ -70,6 +70,10 @@ class _ViewBackend(IPythonParallelBackend):
         return joblib_jobs(len(self._view))
 
     def start_call(self):
+        # Each Parallel call (each halving round) starts again from batches of one, as joblib's
+        # process backends do: a batch size grown on one round's quick fits would give the next
+        # round's slower fits a few big batches and leave engines idle.
+        self.reset_batch_stats()
         if self.observer is not None:
             self.observer.start_call()
 
