@@ -46,6 +46,7 @@ from attacks import (
 )
 from zmq.utils.monitor import recv_monitor_message
 
+from evosweep import rundirs
 from evosweep.evolve import scoop_launcher, scoop_secure
 from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
 
@@ -356,7 +357,7 @@ def test_stale_run_directories_are_recognised(tmp_path):
     """A directory whose owner process is gone (or is another process under a reused PID) is
     stale; one whose owner lives is not."""
     mine = RunDir.create(tmp_path)
-    record = json.loads((mine.path / scoop_launcher.OWNER_FILE).read_text())
+    record = json.loads((mine.path / rundirs.OWNER_FILE).read_text())
     assert record["pid"] == os.getpid() and not RunDir.is_stale(mine.path)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -364,7 +365,7 @@ def test_stale_run_directories_are_recognised(tmp_path):
         other = tmp_path / f"{scoop_launcher.RUN_PREFIX}{pid}-{start}"
         other.mkdir(mode=0o700)
         owner = {"host": socket.gethostname(), "pid": pid, "start": start, "job": None}
-        (other / scoop_launcher.OWNER_FILE).write_text(json.dumps(owner))
+        (other / rundirs.OWNER_FILE).write_text(json.dumps(owner))
         assert RunDir.is_stale(other)
     removed = RunDir.remove_stale(tmp_path)
     assert len(removed) == 2 and mine.path.exists()

@@ -19,17 +19,15 @@ from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
 from traitlets import List, Unicode
 from traitlets.config import Config
 
-from evosweep import allocation
+from evosweep import allocation, rundirs
 from evosweep.engines.backend import BACKEND_NAME, _ViewBackend, joblib_jobs
 from evosweep.engines.programs import (
     CLUSTER_DIR_VARIABLE,
     CONTROLLER_CMD,
     ENGINE_CMD,
     LOOPBACK,
-    OWNER_FILE,
     OWNER_VARIABLE,
     WORKDIR_PREFIX,
-    _guard,
 )
 
 log = logging.getLogger(__name__)
@@ -135,29 +133,6 @@ class EngineCluster:
         return self.client[:].apply_sync(os.getpid)
 
 
-def _write_owner(workdir: Path, owner: dict) -> None:
-    """Record who owns `workdir`, atomically, so a later run can tell a stale one."""
-    partial = workdir / f".{OWNER_FILE}"
-    partial.write_text(json.dumps(owner))
-    partial.rename(workdir / OWNER_FILE)
-
-
-def _remove_stale_workdirs(parent: Path) -> None:
-    """Remove cluster directories (keys, logs) left by owners on this host that are gone,
-    e.g. killed with SIGKILL together with their controller."""
-    for candidate in parent.glob(f"{WORKDIR_PREFIX}*"):
-        try:
-            if candidate.stat().st_uid != os.getuid():
-                continue
-            owner = json.loads((candidate / OWNER_FILE).read_text())
-            stale = _guard.on_this_host(owner) and not _guard.is_running(owner)
-        except (OSError, ValueError, LookupError, TypeError, AttributeError):
-            continue  # not ours, being created, or from an older version
-        if stale:
-            log.info("removing %s, left by process %s", candidate, owner.get("pid"))
-            shutil.rmtree(candidate, ignore_errors=True)
-
-
 def _engine_logs(profile_dir: Path) -> list[Path]:
     return sorted((profile_dir / "log").glob("ipengine*.log"))
 
@@ -195,10 +170,10 @@ def engine_cluster(
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
         n_engines = allocation.slurm_tasks(tasks) if slurm else 1
-    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=os.environ.get("TMPDIR")))
-    owner = _guard.identity(os.getpid())
-    _write_owner(workdir, owner)
-    _remove_stale_workdirs(workdir.parent)
+    owner = rundirs.owner_record()
+    # TMPDIR read now (tempfile caches it): a Slurm job's, or a test's, own temporary place.
+    temporary = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
+    workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     profile_dir = workdir / "profile"
     for sub in ("security", "log", "pid", "startup"):
         (profile_dir / sub).mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ when the process that owns the cluster is gone.
 """
 
 import sys
-import types
+
+from evosweep.rundirs import OWNER_FILE
 
 # The engine program: ipyparallel's ipengine, except that a requested shutdown exits 0.
 # ipyparallel 9.2's IPEngine.start runs `loop.run_sync(...)`; a shutdown_request stops that
@@ -45,13 +46,13 @@ IPEngine.launch_instance()
 CONTROLLER_LOST_SECONDS = 10
 OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
 CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
-OWNER_FILE = "owner.json"
 WORKDIR_PREFIX = "evosweep-ipp-"
 LOOPBACK = "127.0.0.1"
 
-# Source that starts the controller's and the engines' programs: the owner's identity (host,
-# boot, pid, start time: a pid alone may be reused), a thread that calls back when the owner
-# exits (a pidfd: no polling), and one that exits when the controller is unreachable.
+# Source that starts the controller's and the engines' programs: reading the owner's record
+# (evosweep.rundirs.owner_record: host, boot, pid, start time, as these programs import no
+# evosweep), a thread that calls back when the owner exits (a pidfd: no polling), and one that
+# exits when the controller is unreachable.
 GUARD = f"""\
 import json
 import os
@@ -79,11 +80,6 @@ def start_ticks(pid):
             return int(file.read().rpartition(")")[2].split()[19])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def identity(pid):
-    return {{"host": socket.gethostname(), "boot": boot_id(), "pid": pid,
-            "start": start_ticks(pid)}}
 
 
 def on_this_host(owner):
@@ -207,7 +203,3 @@ IPController.launch_instance(config=config)
 """
 ENGINE_CMD = [sys.executable, "-c", GUARD + ENGINE_MAIN]
 CONTROLLER_CMD = [sys.executable, "-c", GUARD + CONTROLLER_MAIN]
-
-# The owner's side of GUARD: the same functions, from the same source.
-_guard = types.ModuleType("evosweep_cluster_guard")
-exec(compile(GUARD, "<evosweep cluster guard>", "exec"), _guard.__dict__)

@@ -23,14 +23,10 @@ leaves them running when its parent is killed. A ScoopRun instead, from the laun
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import selectors
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import time
@@ -40,11 +36,11 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
+from evosweep import rundirs
 from evosweep.evolve import scoop_secure
 
 LOOPBACK = "127.0.0.1"
 SECURE_MODULE = "evosweep.evolve.scoop_secure"
-OWNER_FILE = "owner.json"
 RUN_PREFIX = "run-"
 # After the origin ends, the broker gets this long to leave on its own (SCOOP's shutdown message)
 # before the rest is terminated; a process still there this long after SIGTERM gets SIGKILL.
@@ -53,8 +49,6 @@ KILL_SECONDS = 10.0
 # Signals on which the command-line launcher stops the run in order.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
 BROKER_START_SECONDS = 60.0
-# A directory without an owner record is one being created, unless it is older than this.
-UNRECORDED_STALE_SECONDS = 600.0
 
 
 class ScoopLaunchError(RuntimeError):
@@ -73,68 +67,26 @@ def spread(workers: int, hosts: Sequence[str]) -> list[tuple[str, int]]:
     return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
 
 
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (tells a reused PID apart)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def _slurm_job_gone(job: str) -> bool:
-    """True only when Slurm says `job` is no longer known or running."""
-    try:
-        result = subprocess.run(
-            ["squeue", "--noheader", "--jobs", job, "--format", "%i"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    if result.returncode == 0:
-        return not result.stdout.strip()
-    return "Invalid job id" in result.stderr
-
-
 class RunDir:
-    """A per-run 0700 directory with the CURVE key pair and an owner record (host, PID, start
-    time, Slurm job) by which a later run recognises it as stale."""
+    """A per-run directory (evosweep.rundirs: 0700, an owner record, removed by a later run once
+    its owner is gone) holding the run's CURVE key pair."""
 
     def __init__(self, path: Path):
         self.path = path
 
     @classmethod
     def create(cls, root: Path, with_keys: bool = True) -> RunDir:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = root.lstat()
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            raise ScoopLaunchError(f"{root} is not a directory of this user; no keys go there")
-        if info.st_mode & 0o077:
-            root.chmod(0o700)
-        cls.remove_stale(root)
-        path = root / f"{RUN_PREFIX}{secrets.token_hex(8)}"
-        path.mkdir(mode=0o700)
-        run_dir = cls(path)
-        record = {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "start": process_start_time(os.getpid()),
-            "job": os.environ.get("SLURM_JOB_ID"),
-        }
-        run_dir._write_private(OWNER_FILE, json.dumps(record))
+        try:
+            root = rundirs.private_root(root)
+        except rundirs.RunDirError as error:
+            raise ScoopLaunchError(str(error)) from None
+        run_dir = cls(rundirs.create(root, RUN_PREFIX))
         if with_keys:
-            public, secret = zmq.auth.create_certificates(path, "run")
+            public, secret = zmq.auth.create_certificates(run_dir.path, "run")
             # Created with the umask's mode inside the 0700 directory; made owner-only here.
             for name in (public, secret):
                 os.chmod(name, 0o600)
         return run_dir
-
-    def _write_private(self, name: str, text: str) -> None:
-        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
 
     @property
     def keys_dir(self) -> Path | None:
@@ -145,28 +97,11 @@ class RunDir:
 
     @staticmethod
     def is_stale(path: Path) -> bool:
-        try:
-            record = json.loads((path / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            try:
-                age = time.time() - path.stat().st_mtime
-            except OSError:
-                return False
-            return age > UNRECORDED_STALE_SECONDS
-        if record.get("host") == socket.gethostname():
-            return process_start_time(record["pid"]) != record.get("start")
-        # Made on another node of a shared file system: only Slurm can tell its owner is gone.
-        job = record.get("job")
-        return bool(job) and job != os.environ.get("SLURM_JOB_ID") and _slurm_job_gone(job)
+        return rundirs.is_stale(path)
 
-    @classmethod
-    def remove_stale(cls, root: Path) -> list[Path]:
-        removed = []
-        for path in root.glob(f"{RUN_PREFIX}*"):
-            if path.is_dir() and cls.is_stale(path):
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-        return removed
+    @staticmethod
+    def remove_stale(root: Path) -> list[Path]:
+        return rundirs.remove_stale(root, RUN_PREFIX)
 
 
 class ScoopRun:
