@@ -148,6 +148,77 @@ def _keep_logs(profile_dir: Path, keep_dir: Path | None) -> list[Path]:
     return kept
 
 
+def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool):
+    """The traitlets Config, controller arguments, launcher options and bind address of a
+    cluster whose files live in `workdir`."""
+    engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
+    config = Config()
+    # Engines (local processes or the srun step, which exports its environment to the tasks)
+    # get this environment; their BLAS pools then match their share of the cores.
+    config.EngineLauncher.environment = engine_env
+    config.EngineLauncher.engine_cmd = ENGINE_CMD
+    # The nanny only relays signals to single engines, which we never send; a nanny whose
+    # engine and controller die together can hang in zmq's shutdown and outlive both.
+    config.EngineLauncher.engine_args = ["--IPEngine.enable_nanny=False"]
+    config.LocalControllerLauncher.controller_cmd = CONTROLLER_CMD
+    controller_args = [
+        f"--HeartMonitor.period={HEARTBEAT_MS}",
+        f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
+    ]
+    if protect:
+        # The keys are made by the controller and reach the client and engines through the
+        # 0600 connection files (engines: $IPP_CONNECTION_INFO); none is on a command line.
+        controller_args.append("--IPController.enable_curve=True")
+        owner_text = json.dumps(owner)
+        engine_env[OWNER_VARIABLE] = owner_text
+        config.LocalControllerLauncher.environment = {
+            OWNER_VARIABLE: owner_text,
+            CLUSTER_DIR_VARIABLE: str(workdir),
+        }
+    launcher = {}
+    if slurm:
+        launcher["engine_launcher_class"] = SrunEngineSetLauncher
+        address = allocation.cluster_address()
+        # One step, one engine per task, each engine bound to its task's cpus; an engine
+        # that exits must not take the others down.
+        config.SrunEngineSetLauncher.mpi_args = [
+            f"--cpus-per-task={cpus}",
+            "--kill-on-bad-exit=0",
+            "--exact",
+        ]
+    else:
+        address = LOOPBACK
+    # Only the engines' sockets listen on `address`; the client (this process, on the
+    # controller's host) and the controller's internal monitor stay on loopback.
+    controller_args += [
+        f"--IPController.engine_ip={address}",
+        f"--IPController.client_ip={LOOPBACK}",
+        f"--IPController.monitor_ip={LOOPBACK}",
+    ]
+    return config, controller_args, launcher, address
+
+
+def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in):
+    """Start the controller and the engines; the client once all `n_engines` registered."""
+    cluster.start_controller_sync()
+    _secure_connection_files(profile_dir)
+    cluster.start_engines_sync(n_engines)
+    client = cluster.connect_client_sync()
+    try:
+        client.wait_for_engines(n_engines, timeout=timeout)
+    except TimeoutError as error:
+        client.close()  # the engines that did register are stopped with the controller
+        kept = _keep_logs(profile_dir, keep_logs_in)
+        where = ", ".join(map(str, kept)) or f"{profile_dir / 'log'} (no engine log)"
+        raise EngineStartError(
+            f"engine error: {len(client.ids)} of {n_engines} engine(s) registered "
+            f"within {timeout:g} s; see the engine log {where}"
+        ) from error
+    finally:
+        _secure_connection_files(profile_dir)
+    return client
+
+
 @contextlib.contextmanager
 def engine_cluster(
     n_engines: int | None = None,
@@ -179,50 +250,9 @@ def engine_cluster(
         (profile_dir / sub).mkdir(parents=True, exist_ok=True)
     (profile_dir / "security").chmod(stat.S_IRWXU)
     cpus = allocation.cpus_per_worker(cpus_per_task)
-    engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
-    config = Config()
-    # Engines (local processes or the srun step, which exports its environment to the tasks)
-    # get this environment; their BLAS pools then match their share of the cores.
-    config.EngineLauncher.environment = engine_env
-    config.EngineLauncher.engine_cmd = ENGINE_CMD
-    # The nanny only relays signals to single engines, which we never send; a nanny whose
-    # engine and controller die together can hang in zmq's shutdown and outlive both.
-    config.EngineLauncher.engine_args = ["--IPEngine.enable_nanny=False"]
-    config.LocalControllerLauncher.controller_cmd = CONTROLLER_CMD
-    controller_args = [
-        f"--HeartMonitor.period={HEARTBEAT_MS}",
-        f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
-    ]
-    if protect:
-        # The keys are made by the controller and reach the client and engines through the
-        # 0600 connection files (engines: $IPP_CONNECTION_INFO); none is on a command line.
-        controller_args.append("--IPController.enable_curve=True")
-        owner_text = json.dumps(owner)
-        engine_env[OWNER_VARIABLE] = owner_text
-        config.LocalControllerLauncher.environment = {
-            OWNER_VARIABLE: owner_text,
-            CLUSTER_DIR_VARIABLE: str(workdir),
-        }
-    kwargs = {}
-    if slurm:
-        kwargs["engine_launcher_class"] = SrunEngineSetLauncher
-        address = allocation.cluster_address()
-        # One step, one engine per task, each engine bound to its task's cpus; an engine
-        # that exits must not take the others down.
-        config.SrunEngineSetLauncher.mpi_args = [
-            f"--cpus-per-task={cpus}",
-            "--kill-on-bad-exit=0",
-            "--exact",
-        ]
-    else:
-        address = LOOPBACK
-    # Only the engines' sockets listen on `address`; the client (this process, on the
-    # controller's host) and the controller's internal monitor stay on loopback.
-    controller_args += [
-        f"--IPController.engine_ip={address}",
-        f"--IPController.client_ip={LOOPBACK}",
-        f"--IPController.monitor_ip={LOOPBACK}",
-    ]
+    config, controller_args, launcher, address = _cluster_settings(
+        workdir, owner, cpus, slurm, protect
+    )
     cluster = ipp.Cluster(
         n=n_engines,
         profile_dir=str(profile_dir),
@@ -234,27 +264,13 @@ def engine_cluster(
         load_profile=False,
         log_level=logging.WARNING,
         config=config,
-        **kwargs,
+        **launcher,
     )
     client = None
-    engines = None
     with _sigterm_raises():
         try:
             started = time.perf_counter()
-            cluster.start_controller_sync()
-            _secure_connection_files(profile_dir)
-            cluster.start_engines_sync(n_engines)
-            client = cluster.connect_client_sync()
-            try:
-                client.wait_for_engines(n_engines, timeout=timeout)
-            except TimeoutError as error:
-                kept = _keep_logs(profile_dir, keep_logs_in)
-                where = ", ".join(map(str, kept)) or f"{profile_dir / 'log'} (no engine log)"
-                raise EngineStartError(
-                    f"engine error: {len(client.ids)} of {n_engines} engine(s) registered "
-                    f"within {timeout:g} s; see the engine log {where}"
-                ) from error
-            _secure_connection_files(profile_dir)
+            client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
             engines = EngineCluster(cluster, client, n_engines, workdir)
             engines.start_seconds = time.perf_counter() - started
             log.info(

@@ -118,15 +118,15 @@ class _Stopper:
         else:
             checkpoint.save(
                 self.run.checkpoint,
-                {
-                    "fingerprint": self.fingerprint,
-                    "generation": snapshot["generation"],
-                    "algorithm": snapshot["algorithm"],
-                    "rng": snapshot["rng"],
-                    "cache": self.cache.state(snapshot["cache_size"]),
-                    "logbook": snapshot["logbook"],
-                    "elapsed": snapshot["elapsed"],
-                },
+                _checkpoint_state(
+                    self.fingerprint,
+                    snapshot["generation"],
+                    snapshot["algorithm"],
+                    snapshot["rng"],
+                    self.cache.state(snapshot["cache_size"]),
+                    snapshot["logbook"],
+                    snapshot["elapsed"],
+                ),
             )
             log.warning(
                 "%s: checkpoint written at generation %d; stopping",
@@ -202,15 +202,15 @@ def evolve(run: RunSpec, mapper) -> RunResult:
             if run.checkpoint and generation % every == 0 and generation < problem["generations"]:
                 checkpoint.save(
                     run.checkpoint,
-                    {
-                        "fingerprint": fingerprint,
-                        "generation": generation,
-                        "algorithm": algorithm.state(),
-                        "rng": algorithms.rng_state(),
-                        "cache": cache.state(),
-                        "logbook": logbook,
-                        "elapsed": logbook[-1]["elapsed"],
-                    },
+                    _checkpoint_state(
+                        fingerprint,
+                        generation,
+                        algorithm.state(),
+                        algorithms.rng_state(),
+                        cache.state(),
+                        logbook,
+                        logbook[-1]["elapsed"],
+                    ),
                 )
                 log.info("checkpoint written at generation %d", generation)
             stopper.finished(generation, algorithm, logbook, elapsed())
@@ -224,6 +224,23 @@ def evolve(run: RunSpec, mapper) -> RunResult:
             cache.from_journal,
             cache.from_journal + cache.computed,
         )
+    return _result(algorithm, cache, logbook, objective)
+
+
+def _checkpoint_state(fingerprint, generation, algorithm, rng, cache, logbook, elapsed) -> dict:
+    """What a checkpoint holds: enough to continue after `generation` as if never stopped."""
+    return {
+        "fingerprint": fingerprint,
+        "generation": generation,
+        "algorithm": algorithm,
+        "rng": rng,
+        "cache": cache,
+        "logbook": logbook,
+        "elapsed": elapsed,
+    }
+
+
+def _result(algorithm, cache: FitnessCache, logbook, objective) -> RunResult:
     return RunResult(
         logbook=list(logbook),
         hall=[(list(ind), tuple(ind.fitness.values)) for ind in algorithm.hall],

@@ -111,34 +111,27 @@ def run(
     SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with journal.Interrupted
     (exit status 128 + signal) once its workers are stopped; a rerun resumes."""
     from evosweep import journal as fit_journal
-    from evosweep.search import plots
 
     features, labels = read_training_data(name, spec, train_path)
     with fit_journal.stop_on_signals():
         try:
             if spec["strategy"] == "evolutionary":
-                from evosweep.search.evolutionary import run_evolutionary
-
-                with tempfile.TemporaryDirectory() as scratch:
-                    # The SCOOP run keeps its files beside the checkpoint: without one, they
-                    # go to a directory of their own (and no resume).
-                    state = checkpoint or Path(scratch) / f"{name}.pkl"
-                    outcome = run_evolutionary(
-                        name, spec, seed, train_path, workers, state, out_dir, map_mode
-                    )
-                outcome.best_model.fit(features, labels)
+                outcome = _evolutionary(
+                    name,
+                    spec,
+                    seed,
+                    features,
+                    labels,
+                    train_path,
+                    workers,
+                    checkpoint,
+                    out_dir,
+                    map_mode,
+                )
             else:
-                journal = None
-                if checkpoint is not None:
-                    identity = journal_identity(name, spec, seed, features, labels)
-                    journal = fit_journal.FitJournal(fit_journal.path_for(checkpoint), identity)
-                try:
-                    outcome = run_sklearn(
-                        name, spec, seed, features, labels, workers, journal, **cluster_options
-                    )
-                finally:
-                    if journal is not None:
-                        journal.close()
+                outcome = _sklearn_with_journal(
+                    name, spec, seed, features, labels, workers, checkpoint, cluster_options
+                )
         except SystemExit as stop:  # journal.Interrupted, or engine_cluster's SIGTERM exit
             where = fit_journal.path_for(checkpoint) if checkpoint else "nowhere (no checkpoint)"
             log.warning(
@@ -154,22 +147,7 @@ def run(
 
         remove_checkpoint(checkpoint)  # and its journal
     if spec["strategy"] != "evolutionary":
-        plot_dir = Path(out_dir) / "plots"
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        refit_metric = "silhouette" if models.is_clusterer(spec) else "score"
-        plots.plot_heatmap(outcome.cv_results, spec, refit_metric, plot_dir / "heatmap.png", dpi)
-        if models.is_clusterer(spec):
-            from evosweep.data import read_split
-
-            test_features = read_split(test_path)[0]
-            plots.plot_clustering(
-                outcome.best_model,
-                outcome.best_params,
-                outcome.cv_results,
-                test_features,
-                plot_dir,
-                dpi,
-            )
+        _plot(outcome, spec, test_path, Path(out_dir) / "plots", dpi)
     log.info(
         "best %s = %.4f +- %.4f with %s from %d candidates (%d fits); test %.4f",
         summary["scoring"],
@@ -181,3 +159,53 @@ def run(
         summary["test_score"],
     )
     return summary
+
+
+def _evolutionary(
+    name, spec, seed, features, labels, train_path, workers, checkpoint, out_dir, map_mode
+) -> SearchOutcome:
+    from evosweep.search.evolutionary import run_evolutionary
+
+    with tempfile.TemporaryDirectory() as scratch:
+        # The SCOOP run keeps its files beside the checkpoint: without one, they go to a
+        # directory of their own (and no resume).
+        state = checkpoint or Path(scratch) / f"{name}.pkl"
+        outcome = run_evolutionary(name, spec, seed, train_path, workers, state, out_dir, map_mode)
+    outcome.best_model.fit(features, labels)
+    return outcome
+
+
+def _sklearn_with_journal(
+    name, spec, seed, features, labels, workers, checkpoint, cluster_options
+) -> SearchOutcome:
+    """run_sklearn, resuming from and recording into the journal beside `checkpoint`."""
+    from evosweep import journal as fit_journal
+
+    if checkpoint is None:
+        return run_sklearn(name, spec, seed, features, labels, workers, **cluster_options)
+    identity = journal_identity(name, spec, seed, features, labels)
+    journal = fit_journal.FitJournal(fit_journal.path_for(checkpoint), identity)
+    try:
+        return run_sklearn(name, spec, seed, features, labels, workers, journal, **cluster_options)
+    finally:
+        journal.close()
+
+
+def _plot(outcome: SearchOutcome, spec: dict, test_path, plot_dir: Path, dpi: int) -> None:
+    from evosweep.search import plots
+
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    refit_metric = "silhouette" if models.is_clusterer(spec) else "score"
+    plots.plot_heatmap(outcome.cv_results, spec, refit_metric, plot_dir / "heatmap.png", dpi)
+    if models.is_clusterer(spec):
+        from evosweep.data import read_split
+
+        test_features = read_split(test_path)[0]
+        plots.plot_clustering(
+            outcome.best_model,
+            outcome.best_params,
+            outcome.cv_results,
+            test_features,
+            plot_dir,
+            dpi,
+        )
