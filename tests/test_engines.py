@@ -163,3 +163,18 @@ def test_task_error_reaches_the_caller_instead_of_hanging(n_engines):
         with pytest.raises(RemoteError, match="ValueError: bad value") as raised:
             Parallel(timeout=60)(delayed(_fails)(i) for i in range(2))
     assert raised.value.ename == "ValueError"
+
+
+def test_engines_that_never_register_fail_with_their_log_named(tmp_path, monkeypatch):
+    """A one-line error naming the engine log (kept outside the removed work directory)."""
+    from evosweep.engines import EngineStartError, cluster
+
+    broken = [sys.executable, "-c", "import sys; print('engine cannot start', file=sys.stderr)"]
+    monkeypatch.setattr(cluster, "ENGINE_CMD", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    keep = tmp_path / "kept"
+    with pytest.raises(EngineStartError, match=r"0 of 2 engine\(s\) registered") as raised:
+        with engine_cluster(2, slurm=False, timeout=5, keep_logs_in=keep):
+            pytest.fail("the cluster must not start")
+    assert str(keep) in str(raised.value) and "\n" not in str(raised.value)
+    assert not list(tmp_path.glob("evosweep-ipp-*"))  # the work directory went with it
