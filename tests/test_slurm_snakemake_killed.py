@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from slurm_cluster import NODES, REPO, TESTS, derived_profile, jobs_by_name, node_netns, sacct
+from slurm_cluster import NODES, REPO, TESTS, derived_profile, node_netns, sacct
 from workflow_runner import write_config
 
 pytestmark = pytest.mark.slurm
@@ -212,16 +212,23 @@ class Run:
         assert run_id, self.text()[-4000:]
         rule = RULES[self.model]
 
-        def rule_jobs():  # the run's data preparation is a job of its own
-            return [
-                job
-                for job in jobs_by_name(run_id)
-                if job["Comment"] == f"rule_{rule}_wildcards_{self.model}"
-            ]
+        comment = f"rule_{rule}_wildcards_{self.model}"
 
-        jobs = _until(rule_jobs, f"sacct lists the {rule} job of run {run_id}", SACCT_SECONDS)
+        def rule_jobs():
+            # squeue, not sacct: the accounting record has the job's comment only once it ends.
+            listing = subprocess.run(
+                ["squeue", "-h", f"--name={run_id}", "-o", "%i|%k"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+            rows = [line.split("|", 1) for line in listing.splitlines()]
+            return [job for job, text in rows if text == comment]  # data preparation has its own
+
+        jobs = _until(rule_jobs, f"squeue lists the {rule} job of run {run_id}", SACCT_SECONDS)
         assert len(jobs) == 1, jobs
-        return jobs[0]["JobID"]
+        return jobs[0]
 
     def close(self) -> None:
         """Whatever failed: no Snakemake, job or process of this run outlives the test."""
@@ -281,8 +288,15 @@ def test_sigkill_of_login_snakemake_leaves_the_job_running_and_scancel_ends_it(r
 def test_sigkill_of_the_jobs_snakemake_ends_every_process_of_the_run(run_of, model):
     run = run_of(model)
     job, processes = started_job(run)
-    inside = [p for p in processes if _is_snakemake(_cmdline(p))]
-    assert len(inside) == 1, _describe(inside)
+    # The batch step's Snakemake runs the job through a second one, the rule's parent (the one
+    # the rule follows): kill that one.
+    snakemakes = [p for p in processes if _is_snakemake(_cmdline(p))]
+    inside = [
+        p
+        for p in snakemakes
+        if not any(_is_snakemake(_cmdline(child)) for child in p.children(recursive=True))
+    ]
+    assert len(inside) == 1, _describe(snakemakes)
 
     inside[0].send_signal(signal.SIGKILL)
     assert_all_gone(processes)
