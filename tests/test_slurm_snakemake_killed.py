@@ -3,9 +3,9 @@ runs as a Slurm job spread over two nodes of the test cluster.
 
 - The login node's Snakemake: the batch job does not depend on it, so the job keeps running and
   its work goes on; a `scancel` of the job then leaves no process of the run alive 60 s later.
-- The job's Snakemake that runs the rule (the batch step's Snakemake runs it through a second
-  one, the rule's parent): the rule follows it (evosweep.lifeline), stops its engines or SCOOP
-  workers on both nodes, and the job ends FAILED; no process of the run is alive 60 s later.
+- Either of the job's Snakemakes (the batch step's runs the rule through a second one, the rule's
+  parent): the rule follows both (evosweep.lifeline), stops its engines or SCOOP workers on both
+  nodes, and the job ends FAILED; no process of the run is alive 60 s later.
 
 The fits wait a fixed time (slow_fits.SlowSVC), so the work outlasts the test on any host.
 """
@@ -284,21 +284,27 @@ def test_sigkill_of_login_snakemake_leaves_the_job_running_and_scancel_ends_it(r
     assert not job_processes(job)
 
 
-@pytest.mark.parametrize("model", sorted(STARTED))
-def test_sigkill_of_the_jobs_snakemake_ends_every_process_of_the_run(run_of, model):
+@pytest.mark.parametrize(
+    ("model", "which"),
+    [("slow_grid", "outer"), ("slow_evolution", "outer"), ("slow_grid", "inner")],
+)
+def test_sigkill_of_the_jobs_snakemake_ends_every_process_of_the_run(run_of, model, which):
+    """The batch step's Snakemake ("outer") runs the rule through a second one ("inner", the
+    rule's parent); the rule follows both, so either one killed ends the run, even where Slurm
+    tracks a job's processes by parent PID and loses those whose parent died."""
     run = run_of(model)
     job, processes = started_job(run)
-    # The batch step's Snakemake runs the job through a second one, the rule's parent (the one
-    # the rule follows): kill that one.
     snakemakes = [p for p in processes if _is_snakemake(_cmdline(p))]
-    inside = [
+    # The inner one has no Snakemake below it.
+    inner = [
         p
         for p in snakemakes
         if not any(_is_snakemake(_cmdline(child)) for child in p.children(recursive=True))
     ]
-    assert len(inside) == 1, _describe(snakemakes)
+    outer = [p for p in snakemakes if p not in inner]
+    assert len(inner) == 1 and len(outer) == 1, _describe(snakemakes)
 
-    inside[0].send_signal(signal.SIGKILL)
+    (inner if which == "inner" else outer)[0].send_signal(signal.SIGKILL)
     assert_all_gone(processes)
     assert not job_processes(job)
     state = wait_for_end(job)

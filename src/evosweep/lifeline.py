@@ -2,8 +2,10 @@
 
 Snakemake runs a rule's script under a shell, so `kill -9` of Snakemake alone leaves the script,
 and the engines or SCOOP workers it started, running on their own. `follow_snakemake()` turns the
-end of the nearest Snakemake ancestor into a SIGTERM to this process, whose handlers stop what
-it started and leave its journal and checkpoint up to date for the rerun.
+end of any Snakemake ancestor into a SIGTERM to this process, whose handlers stop what it started
+and leave its journal and checkpoint up to date for the rerun. Any, not the nearest: in a Slurm
+job the batch step's Snakemake runs the rule through a second one, and a site that tracks job
+processes by parent PID loses whatever outlives the first.
 """
 
 from __future__ import annotations
@@ -26,32 +28,35 @@ def _is_snakemake(cmdline: list[str]) -> bool:
     return any(a == "-m" and b == "snakemake" for a, b in zip(cmdline, cmdline[1:], strict=False))
 
 
-def snakemake_ancestor() -> psutil.Process | None:
+def snakemake_ancestors() -> list[psutil.Process]:
+    ancestors = []
     for parent in psutil.Process().parents():
         try:
             if _is_snakemake(parent.cmdline()):
-                return parent
+                ancestors.append(parent)
         except psutil.Error:
             continue
-    return None
+    return ancestors
 
 
 def follow_snakemake() -> threading.Thread | None:
-    """SIGTERM this process when its Snakemake ancestor ends (none found: nothing to follow)."""
-    ancestor = snakemake_ancestor()
-    if ancestor is None:
-        return None
-    try:
-        pidfd = os.pidfd_open(ancestor.pid)
-    except ProcessLookupError:
-        os.kill(os.getpid(), signal.SIGTERM)
+    """SIGTERM this process when one of its Snakemake ancestors ends (none: nothing to follow)."""
+    watched = {}  # pidfd -> pid
+    for ancestor in snakemake_ancestors():
+        try:
+            watched[os.pidfd_open(ancestor.pid)] = ancestor.pid
+        except ProcessLookupError:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return None
+    if not watched:
         return None
 
     def wait():
         poller = select.poll()
-        poller.register(pidfd, select.POLLIN)  # readable once the process has exited
-        poller.poll()
-        log.warning("Snakemake (pid %d) is gone; stopping this job", ancestor.pid)
+        for pidfd in watched:
+            poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+        (pidfd, _), *_ = poller.poll()
+        log.warning("Snakemake (pid %d) is gone; stopping this job", watched[pidfd])
         os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=wait, name="snakemake-lifeline", daemon=True)
