@@ -206,13 +206,15 @@ def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, kee
     client = cluster.connect_client_sync()
     try:
         client.wait_for_engines(n_engines, timeout=timeout)
-    except TimeoutError as error:
+    except (TimeoutError, ipp.error.EngineError) as error:
+        # EngineError: the engines' launcher ended (they exited) before all registered.
         client.close()  # the engines that did register are stopped with the controller
         kept = _keep_logs(profile_dir, keep_logs_in)
         where = ", ".join(map(str, kept)) or f"{profile_dir / 'log'} (no engine log)"
+        when = f"within {timeout:g} s" if isinstance(error, TimeoutError) else "before they exited"
         raise EngineStartError(
-            f"engine error: {len(client.ids)} of {n_engines} engine(s) registered "
-            f"within {timeout:g} s; see the engine log {where}"
+            f"engine error: {len(client.ids)} of {n_engines} engine(s) registered {when}; "
+            f"see the engine log {where}"
         ) from error
     finally:
         _secure_connection_files(profile_dir)
