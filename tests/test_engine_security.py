@@ -389,7 +389,8 @@ def test_sigkill_of_the_owner_ends_the_cluster_and_removes_its_directory(tmp_pat
         child.wait()
         survivors = _survivors(processes)
     assert not survivors, [(p.pid, names[p.pid]) for p in survivors]
-    assert not workdir.exists()  # the controller removed it on its way out
+    # the controller removed it on its way out
+    assert not workdir.exists(), sorted(map(str, workdir.rglob("*")))
 
 
 def test_a_stale_directory_is_removed_by_the_next_cluster(tmp_path, monkeypatch):
@@ -511,7 +512,8 @@ def test_sigkill_of_the_owner_in_a_slurm_job_ends_the_srun_engines(slurm_cluster
         os.kill(info["pid"], signal.SIGKILL)
         survivors = _survivors(processes)
         assert not survivors, survivors
-        assert not Path(info["workdir"]).exists()
+        left = sorted(map(str, Path(info["workdir"]).rglob("*")))
+        assert not Path(info["workdir"]).exists(), left
     finally:
         os.write(release, b"done\n")
         os.close(release)

@@ -165,16 +165,33 @@ def test_task_error_reaches_the_caller_instead_of_hanging(n_engines):
     assert raised.value.ename == "ValueError"
 
 
-def test_engines_that_never_register_fail_with_their_log_named(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("program", "timeout", "when"),
+    [
+        # exits at once: the wait ends when the engines do, long before the timeout
+        ("print('engine cannot start', file=sys.stderr)", 600, "before they exited"),
+        (
+            "print('engine cannot start', file=sys.stderr, flush=True); signal.pause()",
+            1,
+            "within 1 s",
+        ),
+    ],
+    ids=["exited", "stuck"],
+)
+def test_engines_that_never_register_fail_with_their_log_named(
+    tmp_path, monkeypatch, program, timeout, when
+):
     """A one-line error naming the engine log (kept outside the removed work directory)."""
     from evosweep.engines import EngineStartError, cluster
 
-    broken = [sys.executable, "-c", "import sys; print('engine cannot start', file=sys.stderr)"]
+    broken = [sys.executable, "-c", f"import signal, sys; {program}"]
     monkeypatch.setattr(cluster, "ENGINE_CMD", broken)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     keep = tmp_path / "kept"
-    with pytest.raises(EngineStartError, match=r"0 of 2 engine\(s\) registered") as raised:
-        with engine_cluster(2, slurm=False, timeout=5, keep_logs_in=keep):
+    expected = rf"0 of 2 engine\(s\) registered {when}; see the engine log "
+    with pytest.raises(EngineStartError, match=expected) as raised:
+        with engine_cluster(2, slurm=False, timeout=timeout, keep_logs_in=keep):
             pytest.fail("the cluster must not start")
     assert str(keep) in str(raised.value) and "\n" not in str(raised.value)
+    assert "engine cannot start" in "".join(log.read_text() for log in keep.iterdir())
     assert not list(tmp_path.glob("evosweep-ipp-*"))  # the work directory went with it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -133,18 +134,20 @@ class EngineCluster:
         return self.client[:].apply_sync(os.getpid)
 
 
-def _engine_logs(profile_dir: Path) -> list[Path]:
-    return sorted((profile_dir / "log").glob("ipengine*.log"))
+def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
+    """Write what the engines printed outside the temporary profile, which is removed.
 
-
-def _keep_logs(profile_dir: Path, keep_dir: Path | None) -> list[Path]:
-    """Copy engine logs out of the temporary profile before it is removed."""
+    Read from the launchers, not the log files: ipyparallel deletes an engine's file as soon
+    as the engine exits, keeping its text in the launcher."""
     target = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="evosweep-engines-"))
     target.mkdir(parents=True, exist_ok=True)
     kept = []
-    for path in _engine_logs(profile_dir):
-        shutil.copy(path, target / path.name)
-        kept.append(target / path.name)
+    for set_id, launcher in cluster.engines.items():
+        output = launcher.get_output()
+        if output:
+            path = target / f"ipengine-{set_id}.log"
+            path.write_text(output)
+            kept.append(path)
     return kept
 
 
@@ -202,23 +205,34 @@ def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, kee
     """Start the controller and the engines; the client once all `n_engines` registered."""
     cluster.start_controller_sync()
     _secure_connection_files(profile_dir)
-    cluster.start_engines_sync(n_engines)
-    client = cluster.connect_client_sync()
     try:
-        client.wait_for_engines(n_engines, timeout=timeout)
-    except (TimeoutError, ipp.error.EngineError) as error:
-        # EngineError: the engines' launcher ended (they exited) before all registered.
-        client.close()  # the engines that did register are stopped with the controller
-        kept = _keep_logs(profile_dir, keep_logs_in)
-        where = ", ".join(map(str, kept)) or f"{profile_dir / 'log'} (no engine log)"
-        when = f"within {timeout:g} s" if isinstance(error, TimeoutError) else "before they exited"
-        raise EngineStartError(
-            f"engine error: {len(client.ids)} of {n_engines} engine(s) registered {when}; "
-            f"see the engine log {where}"
-        ) from error
+        client, error = asyncio.run(_start_engines(cluster, n_engines, timeout))
     finally:
         _secure_connection_files(profile_dir)
+    if error is not None:
+        client.close()  # the engines that did register are stopped with the controller
+        kept = _keep_logs(cluster, keep_logs_in)
+        logs = f"see the engine log {', '.join(map(str, kept))}" if kept else "no engine output"
+        when = f"within {timeout:g} s" if isinstance(error, TimeoutError) else "before they exited"
+        raise EngineStartError(
+            f"engine error: {len(client.ids)} of {n_engines} engine(s) registered {when}; {logs}"
+        ) from error
     return client
+
+
+async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout):
+    """The client and None once the engines registered, or the client and the error.
+
+    One event loop from the start to the wait: ipyparallel reports engines that exit through
+    the loop that started them, so engines that die at start end the wait at once (an
+    EngineError) instead of after `timeout` (a TimeoutError)."""
+    await cluster.start_engines(n_engines)
+    client = await cluster.connect_client()
+    try:
+        await asyncio.wrap_future(client.wait_for_engines(n_engines, timeout=timeout, block=False))
+    except (TimeoutError, ipp.error.EngineError) as error:
+        return client, error
+    return client, None
 
 
 @contextlib.contextmanager
