@@ -191,7 +191,12 @@ def owner_gone():
         child.kill()
     directory = os.environ.get({CLUSTER_DIR_VARIABLE!r})
     if directory and os.path.exists(os.path.join(directory, {OWNER_FILE!r})):
-        shutil.rmtree(directory, ignore_errors=True)
+        # The hub's thread may write its engine-state file (an engine leaving) while the
+        # tree is removed; once profile/log is gone it cannot, so a second pass finishes.
+        for _ in range(3):
+            shutil.rmtree(directory, ignore_errors=True)
+            if not os.path.exists(directory):
+                break
     leave("the process that owns this cluster is gone")
 
 
