@@ -41,6 +41,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 import evosweep.evolve
+from evolve_results import RASTRIGIN
 
 # Engines cannot import tests/ modules: the gate's functions travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -456,19 +457,8 @@ class Gate:
 
 # --------------------------------------------------------------------------- SCOOP runs
 
-# Chunks of 6 genomes: tasks really go to the workers, however cheap Rastrigin is. 100
-# generations print about 8 KiB after the first one: more than a held pipe takes.
-PROBLEM = {
-    "algorithm": "cma-es",
-    "objective": "rastrigin",
-    "dimensions": 6,
-    "centroid": 5.0,
-    "sigma": 5.0,
-    "lambda": 24,
-    "generations": 100,
-    "chunksize": 6,
-    "checkpoint_every": 1000,
-}
+# 100 generations print about 8 KiB after the first one: more than a held pipe takes.
+PROBLEM = RASTRIGIN | {"generations": 100, "checkpoint_every": 1000}
 
 
 def write_run(directory: Path, workers: int = 2, problem=PROBLEM) -> tuple[list[str], Path]:

@@ -1,4 +1,5 @@
-"""Evolution outputs without what differs between equal runs (timings, worker counts)."""
+"""Evolution test data: a problem whose tasks reach the workers, and outputs without what
+differs between equal runs (timings, worker counts)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ from pathlib import Path
 
 import pandas as pd
 
+# CMA-ES on Rastrigin in chunks of 6 genomes: tasks really go to the workers, however cheap the
+# objective is (worker_tasks = generations * lambda / 6).
+RASTRIGIN = {
+    "algorithm": "cma-es",
+    "objective": "rastrigin",
+    "dimensions": 6,
+    "centroid": 5.0,
+    "sigma": 5.0,
+    "lambda": 24,
+    "generations": 15,
+    "chunksize": 6,
+    "checkpoint_every": 5,
+}
 TIMINGS = ("elapsed", "wall_seconds", "workers", "worker_tasks")
 
 

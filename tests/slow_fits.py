@@ -18,3 +18,28 @@ class SlowSVC(SVC):
     def fit(self, X, y, sample_weight=None):
         time.sleep(float(os.environ.get(SECONDS_VARIABLE, "0.1")))
         return super().fit(X, y, sample_weight=sample_weight)
+
+
+# The first line each slow model's rule logs once its engines or SCOOP workers run.
+STARTED = {"slow_grid": "engine(s) ready", "slow_evolution": "generation 0/"}
+
+
+def slow_models(grid_points: int) -> dict:
+    """Search models of SlowSVC on iris whose work outlasts a test that kills it halfway: a grid
+    of `grid_points` x 3 folds, and an evolution of 24 fits per generation for 30 generations."""
+    return {
+        "slow_grid": {
+            "dataset": "iris",
+            "estimator": "slow_fits.SlowSVC",
+            "space": {"C": {"logspace": [-1, 1, grid_points]}},
+            "cv": 3,
+        },
+        "slow_evolution": {
+            "dataset": "iris",
+            "estimator": "slow_fits.SlowSVC",
+            "strategy": "evolutionary",
+            "space": {"C": {"logspace": [-1, 1, 10]}, "gamma": {"logspace": [-3, 0, 10]}},
+            "cv": 3,
+            "evolution": {"population": 8, "generations": 30},
+        },
+    }

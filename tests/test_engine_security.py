@@ -22,6 +22,10 @@ from pathlib import Path
 import psutil
 import pytest
 import zmq
+from ipyparallel.serialize import pack_apply_message
+from joblib import Parallel, delayed
+from jupyter_client.session import Session
+
 from attacks import (
     Gate,
     Marker,
@@ -32,10 +36,6 @@ from attacks import (
     tree,
     wait_at_gate,
 )
-from ipyparallel.serialize import pack_apply_message
-from joblib import Parallel, delayed
-from jupyter_client.session import Session
-
 from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
 
 # Bounds for waiting on events that should come much sooner; reaching one is a failure.

@@ -20,11 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-import attacks
 import psutil
 import pytest
 import zmq
 import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
+
+import attacks
 from attacks import (
     ENV,
     HANDSHAKE_END,
@@ -44,8 +46,6 @@ from attacks import (
     tree,
     write_run,
 )
-from zmq.utils.monitor import recv_monitor_message
-
 from evosweep import rundirs
 from evosweep.evolve import scoop_launcher, scoop_secure
 from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun

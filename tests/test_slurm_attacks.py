@@ -30,6 +30,9 @@ from pathlib import Path
 import psutil
 import pytest
 import zmq.auth
+from ipyparallel.serialize import pack_apply_message
+from jupyter_client.session import Session
+
 from attacks import (
     LOOPBACK,
     SCOOP_SLURM_LAUNCHER,
@@ -48,9 +51,6 @@ from attacks import (
     tree,
     write_run,
 )
-from ipyparallel.serialize import pack_apply_message
-from jupyter_client.session import Session
-
 from slurm_cluster import ACCOUNT, NODES, PARTITION, node_address, node_netns
 
 pytestmark = pytest.mark.slurm

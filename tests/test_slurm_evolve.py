@@ -11,27 +11,16 @@ import json
 
 import pytest
 
-from evolve_results import comparable
+from evolve_results import RASTRIGIN, comparable
 from slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
 from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 
-PROBLEM = {
-    "algorithm": "cma-es",
-    "objective": "rastrigin",
-    "dimensions": 6,
-    "centroid": 5.0,
-    "sigma": 5.0,
-    "lambda": 24,
-    "generations": 15,
-    "chunksize": 6,  # force real dispatch to the workers, however cheap Rastrigin is
-    "checkpoint_every": 5,
-}
 CONFIG = {
     "seed": 3,
     "datasets": {"iris": {"source": "sklearn:iris"}},
-    "evolve": {"workers": None, "problems": {"cma": PROBLEM}},
+    "evolve": {"workers": None, "problems": {"cma": RASTRIGIN}},
 }
 TARGET = "results/evolve/cma/best.json"
 # One task per node: a worker on the batch node itself starts as a plain local process.
@@ -68,7 +57,7 @@ def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
     best = json.loads((workdir / TARGET).read_text())
     assert best["workers"] == 2  # SLURM_NTASKS of the job
     # Every generation's 24 genomes went out as 4 chunks of 6.
-    assert best["worker_tasks"] == PROBLEM["generations"] * PROBLEM["lambda"] // 6
+    assert best["worker_tasks"] == RASTRIGIN["generations"] * RASTRIGIN["lambda"] // 6
     log = (workdir / "logs" / "evolve" / "cma.log").read_text()
     assert "evosweep.evolve.scoop_launcher" in log and "--hosts" in log
 
@@ -76,7 +65,7 @@ def test_scoop_workers_ran_as_completed_srun_steps(slurm_evolve_run):
 def test_slurm_result_equals_local_run(slurm_evolve_run, tmp_path):
     workdir, _, _ = slurm_evolve_run
     snakemake(
-        tmp_path, CONFIG | {"evolve": {"workers": 1, "problems": {"cma": PROBLEM}}}, "-c1", TARGET
+        tmp_path, CONFIG | {"evolve": {"workers": 1, "problems": {"cma": RASTRIGIN}}}, "-c1", TARGET
     )
     out = "results/evolve/cma"
     assert comparable(workdir / out) == comparable(tmp_path / out)

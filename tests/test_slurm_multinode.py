@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from node_faults import MARKER_VARIABLE, NODE_VARIABLE
 
 from evolve_results import comparable
+from node_faults import MARKER_VARIABLE, NODE_VARIABLE
 from slurm_cluster import NODES, TESTS, jobs_by_name, node_address, node_pids, run_on_slurm, sacct
 from workflow_runner import snakemake
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from slow_fits import STARTED, slow_models
 from slurm_cluster import NODES, REPO, TESTS, derived_profile, node_netns, sacct
 from workflow_runner import write_config
 
@@ -39,31 +40,15 @@ CONFIG = {
     "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
     "search": {
         "engines": None,  # the job's tasks
-        "models": {
-            # 120 fits of 2 s on 2 engines: a minute of work after the engines are up.
-            "slow_grid": {
-                "dataset": "iris",
-                "estimator": "slow_fits.SlowSVC",
-                "space": {"C": {"logspace": [-1, 1, 40]}},
-                "cv": 3,
-            },
-            # 24 fits of 2 s per generation on 2 workers: 30 generations are ten minutes.
-            "slow_evolution": {
-                "dataset": "iris",
-                "estimator": "slow_fits.SlowSVC",
-                "strategy": "evolutionary",
-                "space": {"C": {"logspace": [-1, 1, 10]}, "gamma": {"logspace": [-3, 0, 10]}},
-                "cv": 3,
-                "evolution": {"population": 8, "generations": 30},
-            },
-        },
+        # 120 fits of 2 s on 2 engines: a minute of work after the engines are up; the
+        # evolution's 24 fits of 2 s per generation on 2 workers: ten minutes.
+        "models": slow_models(grid_points=40),
     },
     "evolve": {"workers": None, "problems": {}},
     "report": {"scaling_in_default": False},
 }
 RULES = {"slow_grid": "search", "slow_evolution": "search_evolutionary"}
-# The first line each rule logs once its workers run, and the lines that show its work going on.
-STARTED = {"slow_grid": "engine(s) ready", "slow_evolution": "generation 0/"}
+# The lines that show a rule's work going on.
 PROGRESS = re.compile(r"progress: \d+/\d+ fits|generation \d+/\d+:")
 SPREAD = {"nodes": 2, "tasks": 2}  # one worker per node
 FAST_POLLING = [

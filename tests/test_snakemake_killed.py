@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from slow_fits import STARTED, slow_models
 from workflow_runner import REPO, write_config
 
 ORPHAN_SECONDS = 60
@@ -24,28 +25,11 @@ CONFIG = {
     "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
     "search": {
         "engines": 2,
-        "models": {
-            "slow_grid": {
-                "dataset": "iris",
-                "estimator": "slow_fits.SlowSVC",
-                "space": {"C": {"logspace": [-1, 1, 10]}},
-                "cv": 3,
-            },
-            "slow_evolution": {
-                "dataset": "iris",
-                "estimator": "slow_fits.SlowSVC",
-                "strategy": "evolutionary",
-                "space": {"C": {"logspace": [-1, 1, 10]}, "gamma": {"logspace": [-3, 0, 10]}},
-                "cv": 3,
-                "evolution": {"population": 8, "generations": 30},
-            },
-        },
+        "models": slow_models(grid_points=10),
     },
     "evolve": {"workers": 2, "problems": {}},
     "report": {"scaling_in_default": False},
 }
-# The first line each rule logs once its workers run.
-STARTED = {"slow_grid": "engine(s) ready", "slow_evolution": "generation 0/"}
 
 
 def _wait_for_line(path: Path, text: str, process: subprocess.Popen) -> None:
