@@ -1,5 +1,7 @@
 """Real ipyparallel engines: private clusters, clean shutdown, thread limits, lost engines."""
 
+import asyncio
+import concurrent.futures
 import os
 import stat
 import subprocess
@@ -163,6 +165,19 @@ def test_task_error_reaches_the_caller_instead_of_hanging(n_engines):
         with pytest.raises(RemoteError, match="ValueError: bad value") as raised:
             Parallel(timeout=60)(delayed(_fails)(i) for i in range(2))
     assert raised.value.ename == "ValueError"
+
+
+def test_a_cluster_starts_where_an_event_loop_runs():
+    """Code that runs inside an event loop (Jupyter, Playwright's sync API) starts engines too."""
+
+    async def inside_a_loop():
+        with engine_cluster(2, slurm=False) as engines:
+            return engines.client[:].apply_sync(os.getpid)
+
+    # In a thread of its own: this one may already run a loop (Playwright's, from other tests).
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        pids = thread.submit(asyncio.run, inside_a_loop()).result()
+    assert len(set(pids)) == 2
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -206,7 +207,7 @@ def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, kee
     cluster.start_controller_sync()
     _secure_connection_files(profile_dir)
     try:
-        client, error = asyncio.run(_start_engines(cluster, n_engines, timeout))
+        client, error = _run(_start_engines(cluster, n_engines, timeout))
     finally:
         _secure_connection_files(profile_dir)
     if error is not None:
@@ -218,6 +219,17 @@ def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, kee
             f"engine error: {len(client.ids)} of {n_engines} engine(s) registered {when}; {logs}"
         ) from error
     return client
+
+
+def _run(coroutine):
+    """asyncio.run, also where this thread already runs an event loop (Jupyter, Playwright's
+    sync API): then in a thread of its own, as ipyparallel's `_sync` methods do."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout):
