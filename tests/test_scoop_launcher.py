@@ -48,6 +48,7 @@ from attacks import (
 )
 from evosweep import rundirs
 from evosweep.evolve import scoop_launcher, scoop_secure
+from evosweep.evolve.__main__ import WARM_LINE
 from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
 
 # Bounds on waits for events that should come much sooner; reaching one fails the test.
@@ -133,6 +134,44 @@ def test_run_equals_a_serial_run_and_leaves_nothing(tmp_path, serial_result):
     assert pickle.loads(result.read_bytes()).worker_tasks == PROBLEM["generations"] * 4
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
     assert list((tmp_path / "runtime").iterdir()) == []  # the run's key directory is gone
+
+
+def test_the_origin_starts_its_generations_once_every_worker_is_warm(tmp_path):
+    program, result = write_run(tmp_path / "run", workers=3)
+    with ScoopRun(program, 3, env=ENV, runtime_root=tmp_path / "runtime") as run:
+        lines = list(run.lines())
+        assert run.wait() == 0, "\n".join(lines)
+
+    def where(prefix: str) -> dict[str, int]:
+        """Line numbers of the lines starting with `prefix`, by the pid at their end."""
+        return {line.rsplit("pid ", 1)[1]: n for n, line in enumerate(lines) if prefix in line}
+
+    warm, ready = where(WARM_LINE), where(scoop_secure.READY_LINE)
+    everyone = [n for n, line in enumerate(lines) if "all 3 SCOOP workers ready" in line]
+    first_generation = next(n for n, line in enumerate(lines) if line.startswith("generation "))
+    # Each of the two other workers built its objective, then said it took tasks; the origin
+    # heard of both before its first generation.
+    assert set(warm) == set(ready) and len(ready) == 2, "\n".join(lines)
+    assert all(warm[pid] < ready[pid] for pid in ready)
+    assert len(everyone) == 1 and max(ready.values()) < everyone[0] < first_generation
+    assert pickle.loads(result.read_bytes()).workers == 3
+
+
+def test_a_worker_that_dies_at_start_does_not_hold_the_origin(tmp_path):
+    program = tmp_path / "program.py"
+    program.write_text(
+        "import os, sys\n"
+        "if __name__ == 'SCOOP_WORKER':\n"
+        "    os._exit(3)\n"
+        "if __name__ == '__main__':\n"
+        "    from evosweep.evolve import scoop_secure\n"
+        f"    ready = scoop_secure.wait_for_workers({EVENT_SECONDS})\n"
+        "    print('workers ready:', ready, file=sys.stderr, flush=True)\n"
+    )
+    with ScoopRun([str(program)], 2, env=ENV, runtime_root=tmp_path / "runtime") as run:
+        lines = list(run.lines())
+    # Told at once that a worker left (a lost release would be a TimeoutError here instead).
+    assert "workers ready: False" in lines, "\n".join(lines)
 
 
 @pytest.mark.parametrize("bound", ["loopback", "veth"])

@@ -163,6 +163,7 @@ def evolve(run: RunSpec, mapper) -> RunResult:
 
     algorithm = algorithms.create(problem, objective, evaluate)
     saved = checkpoint.load(run.checkpoint, fingerprint) if run.checkpoint else None
+    mapper.wait_for_workers()
     started = time.perf_counter()
     stopper.install()
     try:

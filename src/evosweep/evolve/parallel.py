@@ -11,6 +11,9 @@ depend on the chunking: chunks are evaluated by the same pure function and reass
 
 from __future__ import annotations
 
+import logging
+import time
+
 from evosweep.errors import EvosweepError
 from evosweep.evolve.problems import evaluate_chunk
 
@@ -20,6 +23,11 @@ MODES = ("scoop", "serial", "pool")
 MIN_TASK_SECONDS = 0.05
 # Genomes evaluated one by one in the master to learn the cost: a warm-up and two timings.
 PROBE_GENOMES = 3
+# How long the origin waits for the other SCOOP workers to be warm and take tasks (a Slurm step
+# on another node may take a while); past that, it starts without them.
+WORKERS_READY_SECONDS = 300.0
+
+log = logging.getLogger(__name__)
 
 
 # SCOOP workers report their tasks to the broker only every 25 s, and the broker forgets the
@@ -86,6 +94,25 @@ class ChunkedMap:
             import multiprocessing
 
             self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+
+    def wait_for_workers(self) -> None:
+        """Under SCOOP, return once the other workers are warm (their objective built, see
+        evolve.__main__) and take tasks: their one-off costs then stay out of the timed loop."""
+        if self.mode != "scoop":
+            return
+        from evosweep.evolve import scoop_secure
+
+        started = time.perf_counter()
+        try:
+            ready = scoop_secure.wait_for_workers(WORKERS_READY_SECONDS)
+        except TimeoutError as error:
+            log.warning("%s; starting with those that are", error)
+            return
+        waited = time.perf_counter() - started
+        if ready:
+            log.info("all %d SCOOP workers ready (waited %.1f s)", self.workers, waited)
+        elif ready is False:
+            log.warning("a SCOOP worker ended before it was ready; starting with the others")
 
     def close(self):
         if self._pool is not None:

@@ -26,6 +26,9 @@ class Objective:
     def evaluate(self, genomes: list) -> list[tuple[float, ...]]:
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Pay the first evaluation's one-off costs (lazy imports, first fit) now."""
+
 
 class Rastrigin(Objective):
     names = ("rastrigin",)
@@ -77,6 +80,9 @@ class _CrossValidated(Objective):
         }
         self.seed = seed
         self.folds = models.cv_folds(self.model, seed, cv)
+
+    def warm_up(self) -> None:
+        self.cross_validate()
 
     def cross_validate(self, params: dict | None = None, columns=None) -> np.ndarray:
         from sklearn.model_selection import cross_val_score

@@ -15,7 +15,9 @@ leaves them running when its parent is killed. A ScoopRun instead, from the laun
 - has every local child die with the launching process (PR_SET_PDEATHSIG, set by the child
   itself; the srun clients get it from `setpriv`); a worker on another node watches the broker's
   port and exits when it stops answering;
-- merges every process's stderr into one stream, `lines()`, which ends when they have all exited.
+- merges every process's stderr into one stream, `lines()`, which ends when they have all exited,
+  and tells the origin once the other workers are ready: a program can warm its workers up when
+  SCOOP imports it there, and start its clock only when they all take tasks.
 
     python -m evosweep.evolve.scoop_launcher -n 2 [--address ADDR] [--no-curve] -- SCRIPT ARGS...
 """
@@ -153,6 +155,9 @@ class ScoopRun:
         self.steps: list[subprocess.Popen] = []
         self.ports: tuple[int, int] | None = None
         self._read_fd: int | None = None
+        # The write end of the origin's readiness pipe, while workers are still awaited.
+        self._ready_fd: int | None = None
+        self._awaited = 0
 
     # ----------------------------------------------------------------------------- start
 
@@ -215,11 +220,23 @@ class ScoopRun:
             self.ports = self._read_ports()
             group = {"process_group": self.broker.pid} if self.own_group else {}
             local = self.placement[0][1]
-            self.origin = subprocess.Popen(
-                [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
-                **group,
-                **common,
-            )
+            origin_io, ready_read = common, None
+            if self._read_fd is not None and self.workers > 1:
+                # Only `lines()` sees the workers' ready lines: it tells the origin through this
+                # pipe that they are all ready (scoop_secure.wait_for_workers).
+                ready_read, self._ready_fd = os.pipe()
+                self._awaited = self.workers - 1
+                env = {**self.env, scoop_secure.READY_FD_ENV: str(ready_read)}
+                origin_io = {**common, "env": env, "pass_fds": (ready_read,)}
+            try:
+                self.origin = subprocess.Popen(
+                    [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
+                    **group,
+                    **origin_io,
+                )
+            finally:
+                if ready_read is not None:
+                    os.close(ready_read)
             # The workers leave when their input ends (srun passes a step's to every task):
             # `_end_workers_input` closes it at the end of the run.
             with_input = {**common, "stdin": subprocess.PIPE}
@@ -235,6 +252,18 @@ class ScoopRun:
         finally:
             if write_fd is not None:
                 os.close(write_fd)
+
+    def _release_origin(self, ready: bool) -> None:
+        """Tell the origin that every worker is ready (b"1"), or that one died first (EOF)."""
+        if self._ready_fd is None:
+            return
+        try:
+            if ready:
+                os.write(self._ready_fd, b"1")
+        except BrokenPipeError:  # the origin is gone
+            pass
+        os.close(self._ready_fd)
+        self._ready_fd = None
 
     def srun_command(self, host: str, count: int) -> list[str]:
         """One srun step running `count` workers on `host`, as an argv list (no shell)."""
@@ -281,6 +310,9 @@ class ScoopRun:
         srun is told to end, CANCELLED. The workers also leave when their input is closed, which
         happens as soon as the origin or the broker ends, so a worker that joined after the
         shutdown message does not wait out the grace.
+
+        It also counts the workers' ready lines: once every worker but the origin has said it
+        takes tasks (or one has died first), it tells the origin (scoop_secure.wait_for_workers).
         """
         if self._read_fd is None:
             raise ScoopLaunchError("lines() needs the default stderr pipe")
@@ -288,6 +320,9 @@ class ScoopRun:
         selector.register(self._read_fd, selectors.EVENT_READ, "stderr")
         for process, role in ((self.origin, "origin"), (self.broker, "broker")):
             selector.register(os.pidfd_open(process.pid), selectors.EVENT_READ, role)
+        if self._ready_fd is not None:
+            for process in [*self.workers_here, *self.steps]:
+                selector.register(os.pidfd_open(process.pid), selectors.EVENT_READ, "worker")
         pending, deadline, next_signal = b"", None, signal.SIGTERM
         try:
             while True:
@@ -307,10 +342,19 @@ class ScoopRun:
                         pending += chunk
                         *complete, pending = pending.split(b"\n")
                         for line in complete:
-                            yield line.decode(errors="replace")
+                            text = line.decode(errors="replace")
+                            if text.startswith(scoop_secure.READY_LINE):
+                                self._awaited -= 1
+                                if self._awaited == 0:
+                                    self._release_origin(ready=True)
+                            yield text
                         continue
                     selector.unregister(key.fd)
                     os.close(key.fd)
+                    # The origin no longer waits for the workers once one of the run is gone.
+                    self._release_origin(ready=False)
+                    if key.data == "worker":
+                        continue
                     self._end_workers_input()
                     if deadline is None:
                         deadline = time.monotonic() + GRACE_SECONDS
@@ -354,6 +398,7 @@ class ScoopRun:
 
     def stop(self) -> None:
         """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
+        self._release_origin(ready=False)
         self._end_workers_input()
         alive = [process for process in self.processes if process.poll() is None]
         if alive:

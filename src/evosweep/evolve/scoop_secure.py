@@ -35,6 +35,7 @@ import ctypes
 import ipaddress
 import os
 import runpy
+import select
 import signal
 import socket
 import sys
@@ -54,6 +55,10 @@ PR_SET_PDEATHSIG = 1
 WATCH_SECONDS = 5.0
 WATCH_FAILURES = 3
 WATCHDOG_EXIT = 75
+# A worker writes this line once it takes tasks; the launcher then writes b"1" to the pipe whose
+# read end the origin finds in READY_FD_ENV (or closes it, when a worker dies first).
+READY_LINE = "scoop worker ready"
+READY_FD_ENV = "EVOSWEEP_SCOOP_READY_FD"
 
 
 class WildcardBind(ValueError):
@@ -207,7 +212,34 @@ def guarded_communicator_class():
     class GuardedCommunicator(ZMQCommunicator):
         ZMQcontext = guarded_context("ZMQcontext")
 
+        def __init__(self):
+            super().__init__()  # ends once the broker has answered this worker's INIT
+            import scoop
+
+            if not scoop.IS_ORIGIN:
+                # The program was imported before this (it may warm up there): the worker now
+                # takes tasks. The launcher counts these lines to tell the origin.
+                sys.stderr.write(f"{READY_LINE} on {socket.gethostname()} (pid {os.getpid()})\n")
+                sys.stderr.flush()
+
     return GuardedCommunicator
+
+
+def wait_for_workers(timeout: float) -> bool | None:
+    """In the origin: wait until the launcher says that every other worker is ready (True) or
+    that one of the run ended first (False); None when the launcher does not tell (one worker,
+    or a caller that reads no stderr). TimeoutError after `timeout` seconds without word."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return None
+    fd = int(fd)
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        if not readable:
+            raise TimeoutError(f"the SCOOP workers were not all ready after {timeout:g} s")
+        return os.read(fd, 1) == b"1"
+    finally:
+        os.close(fd)
 
 
 def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
