@@ -108,7 +108,7 @@ def report_outputs():
 
 
 # Scaling study (rules/scaling.smk): one search model and one evolution problem, rerun at
-# each worker count of report.scaling.
+# each worker count of report.scaling, in one job per stage.
 def _first(names, wanted):
     return wanted if wanted is not None else (names[0] if names else None)
 
@@ -141,12 +141,11 @@ def scaling_evolve_inputs(wildcards):
     return evolve_problem_inputs(SimpleNamespace(problem=SCALING_PROBLEM))
 
 
+SCALING_MAX_WORKERS = max(config["report"]["scaling"])
+
+
 def scaling_timings(wildcards):
-    return expand(
-        "results/scaling/{stage}/{workers}.json",
-        stage=SCALING_STAGES,
-        workers=config["report"]["scaling"],
-    )
+    return expand("results/scaling/{stage}.json", stage=SCALING_STAGES)
 
 
 def scaling_outputs():

@@ -2,25 +2,18 @@
 
 from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
-from evosweep.scaling import time_search, write_timing
+from evosweep.scaling import time_search, write_timings
 
-with rule_logger(snakemake.log[0]) as log:
+with rule_logger(snakemake.log[0]):
     follow_snakemake()
-    workers = int(snakemake.wildcards.workers)
-    timing = time_search(
+    points = time_search(
         snakemake.params.model,
         snakemake.params.spec,
         snakemake.params.seed,
         snakemake.input.train,
-        workers,
+        snakemake.params.counts,
         snakemake.params.repeats,
         tasks=snakemake.resources.get("tasks"),
         cpus_per_task=snakemake.resources.get("cpus_per_task"),
     )
-    write_timing(timing, snakemake.output[0])
-    log.info(
-        "search on %d worker(s): fits %s s, start-up %s s",
-        workers,
-        timing["walls"],
-        timing["startups"],
-    )
+    write_timings(points, snakemake.output[0])

@@ -1,4 +1,5 @@
-"""Scaling table: medians of repeated timings, speedup with the spread of the repeats."""
+"""Scaling study: counts timed in alternating rounds; the table's medians of repeated timings,
+speedup with the spread of the repeats."""
 
 import json
 
@@ -7,27 +8,25 @@ import pytest
 from evosweep import scaling
 
 
-def _timing(path, stage, workers, walls, startups=(1.0, 1.5, 2.0)):
-    scaling.write_timing(
-        {
-            "stage": stage,
-            "name": "m",
-            "workers": workers,
-            "walls": walls,
-            "startups": list(startups),
-            "evaluations": 10,
-        },
-        path,
-    )
-    return path
+def _point(stage, workers, walls, startups=(1.0, 1.5, 2.0)):
+    return {
+        "stage": stage,
+        "name": "m",
+        "workers": workers,
+        "walls": walls,
+        "startups": list(startups),
+        "evaluations": 10,
+    }
 
 
 def test_table_reports_the_median_and_the_spread_of_repeats(tmp_path):
-    files = [
-        _timing(tmp_path / "s1.json", "search", 1, [10.0, 12.0, 11.0]),
-        _timing(tmp_path / "s2.json", "search", 2, [5.0, 8.0, 5.5]),
+    path = tmp_path / "search.json"
+    points = [
+        _point("search", 1, [10.0, 12.0, 11.0]),
+        _point("search", 2, [5.0, 8.0, 5.5]),
     ]
-    frame = scaling.table(files).set_index("workers")
+    scaling.write_timings(points, path)
+    frame = scaling.table([path]).set_index("workers")
     assert list(frame["repeats"]) == [3, 3]
     assert frame.loc[1, "wall_seconds"] == 11.0 and frame.loc[2, "wall_seconds"] == 5.5
     assert frame.loc[2, "speedup"] == pytest.approx(2.0)
@@ -35,9 +34,15 @@ def test_table_reports_the_median_and_the_spread_of_repeats(tmp_path):
     assert frame.loc[2, "speedup_high"] == pytest.approx(11 / 5, abs=1e-3)
     assert frame.loc[2, "efficiency"] == pytest.approx(1.0)
     assert frame.loc[2, "startup_seconds"] == 1.5  # beside the speedup, not in it
-    scaling.plot(scaling.table(files), tmp_path / "speedup.png", dpi=50)
+    scaling.plot(scaling.table([path]), tmp_path / "speedup.png", dpi=50)
     assert (tmp_path / "speedup.png").stat().st_size > 0
-    assert json.loads((tmp_path / "s1.json").read_text())["walls"] == [10.0, 12.0, 11.0]
+    assert json.loads(path.read_text())[0]["walls"] == [10.0, 12.0, 11.0]
+
+
+def test_rounds_alternate_the_order_of_the_counts():
+    assert scaling.rounds([2, 1], 3) == [1, 2, 2, 1, 1, 2]
+    assert scaling.rounds([1, 4, 2], 2) == [1, 2, 4, 4, 2, 1]
+    assert scaling.rounds([1], 2) == [1, 1]
 
 
 def test_a_search_point_times_the_fits_and_the_engines_start_apart(tmp_path):
@@ -56,10 +61,12 @@ def test_a_search_point_times_the_fits_and_the_engines_start_apart(tmp_path):
         "cv": 2,
         "scoring": "accuracy",
     }
-    timing = scaling.time_search("svc", spec, 42, paths[0], 2, repeats=2, slurm=False)
-    assert timing["evaluations"] == 6
-    assert len(timing["walls"]) == len(timing["startups"]) == 2
-    assert all(seconds > 0 for seconds in timing["walls"] + timing["startups"])
+    points = scaling.time_search("svc", spec, 42, paths[0], [2, 1], repeats=2, slurm=False)
+    assert [point["workers"] for point in points] == [1, 2]
+    for point in points:
+        assert point["evaluations"] == 6
+        assert len(point["walls"]) == len(point["startups"]) == 2
+        assert all(seconds > 0 for seconds in point["walls"] + point["startups"])
 
 
 def test_an_evolution_point_times_the_generations_and_the_launch_apart():
@@ -74,7 +81,9 @@ def test_an_evolution_point_times_the_generations_and_the_launch_apart():
         "checkpoint_every": 10,
         "chunksize": None,
     }
-    timing = scaling.time_evolution("sphere", problem, 42, 2, repeats=2)
-    assert timing["evaluations"] == 24
-    assert len(timing["walls"]) == len(timing["startups"]) == 2
-    assert all(seconds > 0 for seconds in timing["walls"] + timing["startups"])
+    points = scaling.time_evolution("sphere", problem, 42, [1, 2], repeats=2)
+    assert [point["workers"] for point in points] == [1, 2]
+    for point in points:
+        assert point["evaluations"] == 24
+        assert len(point["walls"]) == len(point["startups"]) == 2
+        assert all(seconds > 0 for seconds in point["walls"] + point["startups"])

@@ -2,7 +2,7 @@
 
 A small config covers every stage: data, a grid and an evolutionary search, CMA-ES, NSGA-II
 feature selection, the leaderboard, the resources table and the scaling study at 1 and 2
-workers. Every parallel job (and every 2-worker scaling job) spreads its tasks over 2 nodes;
+workers. Every parallel job (the scaling jobs too) spreads its tasks over 2 nodes;
 every job ends COMPLETED at its first attempt, and the next dry run has nothing to do.
 """
 
@@ -69,11 +69,9 @@ CONFIG = {
     },
 }
 TWO_NODES = {"nodes": 2, "tasks": 2}
+# The scaling jobs ask for one node per worker of the largest count themselves.
 SET_RESOURCES = {
-    **{rule: TWO_NODES for rule in ("search", "search_evolutionary", "evolve", "evolve_pareto")},
-    # One node per worker (the rules set tasks = workers); a profile string is a Python
-    # expression evaluated per job.
-    **{rule: {"nodes": "int(wildcards.workers)"} for rule in ("scaling_search", "scaling_evolve")},
+    rule: TWO_NODES for rule in ("search", "search_evolutionary", "evolve", "evolve_pareto")
 }
 SLURM_JOBS = {
     "prepare_data[dataset=iris]",
@@ -81,18 +79,12 @@ SLURM_JOBS = {
     "search_evolutionary[model=svc_evo]",
     "evolve[problem=rastrigin]",
     "evolve_pareto[problem=iris_features]",
-    "scaling_search[workers=1]",
-    "scaling_search[workers=2]",
-    "scaling_evolve[workers=1]",
-    "scaling_evolve[workers=2]",
+    "scaling_search",
+    "scaling_evolve",
 }
 LOCAL_JOBS = {"leaderboard", "resources_table", "scaling_table"}
 # Jobs whose workers (engines or SCOOP workers) are spread over 2 nodes.
-SPREAD_JOBS = SLURM_JOBS - {
-    "prepare_data[dataset=iris]",
-    "scaling_search[workers=1]",
-    "scaling_evolve[workers=1]",
-}
+SPREAD_JOBS = SLURM_JOBS - {"prepare_data[dataset=iris]"}
 STEP_FIELDS = ["JobID", "JobName", "State", "ExitCode", "NodeList"]
 
 
@@ -116,8 +108,6 @@ def job_label(comment: str) -> str:
         "search_evolutionary": "model",
         "evolve": "problem",
         "evolve_pareto": "problem",
-        "scaling_search": "workers",
-        "scaling_evolve": "workers",
     }.get(rule)
     return f"{rule}[{wildcard}={value}]" if wildcard and value else rule
 

@@ -1,6 +1,6 @@
 """The scaling target through `snakemake --profile profiles/slurm` on the local Slurm cluster:
-one job per worker count, with that many tasks on as many nodes, the multi-worker ones
-launching srun steps."""
+one job per stage, with as many tasks on as many nodes as the largest count; its 2-worker runs
+launch srun steps that reach the other node."""
 
 from __future__ import annotations
 
@@ -41,37 +41,45 @@ CONFIG = {
 }
 
 
-def expand_nodes(job_id: str) -> list[str]:
-    [job] = sacct(job_id, fields=["JobID", "NodeList"], allocations=True)
+def expand_hostlist(nodelist: str) -> list[str]:
     names = subprocess.run(
-        ["scontrol", "show", "hostnames", job["NodeList"]], capture_output=True, text=True
+        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True
     )
     return names.stdout.split()
 
 
-def test_scaling_target_runs_one_job_per_worker_count(slurm_cluster, tmp_path):
+def expand_nodes(job_id: str) -> list[str]:
+    [job] = sacct(job_id, fields=["JobID", "NodeList"], allocations=True)
+    return expand_hostlist(job["NodeList"])
+
+
+def test_scaling_target_runs_one_job_per_stage_over_the_largest_count(slurm_cluster, tmp_path):
     _, run_id = run_on_slurm(tmp_path, CONFIG, "scaling", timeout=600)
     table = pd.read_csv(tmp_path / "results" / "scaling" / "scaling.csv")
-    assert sorted(zip(table["stage"], table["workers"], strict=True)) == [
-        ("evolve", 1),
-        ("evolve", 2),
-        ("search", 1),
-        ("search", 2),
+    assert sorted(zip(table["stage"], table["workers"], table["repeats"], strict=True)) == [
+        ("evolve", 1, 3),
+        ("evolve", 2, 3),
+        ("search", 1, 3),
+        ("search", 2, 3),
     ]
     jobs = {job["Comment"]: job for job in jobs_by_name(run_id)}
+    assert sorted(jobs) == ["rule_scaling_evolve", "rule_scaling_search"], jobs
     for stage in ("search", "evolve"):
-        for workers in (1, 2):
-            job = jobs[f"rule_scaling_{stage}_wildcards_{workers}"]
-            assert job["State"] == "COMPLETED", job
-            assert int(job["AllocCPUS"]) == workers, job
-            steps = [
-                s
-                for s in sacct(job["JobID"], fields=[*SACCT_FIELDS, "NodeList"])
-                if s["JobID"] != job["JobID"]
-            ]
-            assert steps and all(s["State"] == "COMPLETED" for s in steps), steps
-            if workers == 2:  # engines / the other node's SCOOP worker as srun steps
-                launched = [s for s in steps if s["JobName"] != "batch"]
-                assert launched, steps
-                assert len(expand_nodes(job["JobID"])) == 2, job  # one node per worker
+        job = jobs[f"rule_scaling_{stage}"]
+        assert job["State"] == "COMPLETED", job
+        assert int(job["AllocCPUS"]) == 2, job
+        assert len(expand_nodes(job["JobID"])) == 2, job  # one node per worker
+        steps = [
+            s
+            for s in sacct(job["JobID"], fields=[*SACCT_FIELDS, "NodeList"])
+            if s["JobID"] != job["JobID"]
+        ]
+        assert steps and all(s["State"] == "COMPLETED" for s in steps), steps
+        # Engines / the other node's SCOOP worker as srun steps: the 2-worker runs reach the node
+        # that does not hold the batch step.
+        nodes = {s["NodeList"] for s in steps if s["JobName"] == "batch"}
+        for step in steps:
+            if step["JobName"] not in ("batch", "extern"):
+                nodes.update(expand_hostlist(step["NodeList"]))
+        assert len(nodes) == 2, steps
     assert "rule_scaling_table" not in jobs  # a localrule: it runs on the login node

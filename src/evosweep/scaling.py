@@ -2,15 +2,17 @@
 
 What is timed is the work once the workers are up (the search's fits, the evolution's
 generations): starting engines or SCOOP workers is a fixed cost that no worker count changes,
-so it is reported beside it (startup_seconds), not mixed into the speedup. Each point is timed
-`repeats` times (a shared machine's noise is not a speedup), and scaling.csv reports the median
-with its range and the speedup against the smallest count; speedup.png draws the medians with
-that spread against the ideal line.
+so it is reported beside it (startup_seconds), not mixed into the speedup. Every count of a
+stage is timed in one job, `repeats` rounds that alternate the counts' order (1, 2, then 2, 1,
+...): a shared machine's slow minutes then hit every count alike instead of whichever count's
+job ran then. scaling.csv reports each count's median with its range and the speedup against
+the smallest count; speedup.png draws the medians with that spread against the ideal line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -31,28 +33,59 @@ COLUMNS = [
     "efficiency",
     "evaluations",
 ]
+WHAT_IS_TIMED = {"search": "fits", "evolve": "generations"}
+
+log = logging.getLogger(__name__)
 
 
-def _repeat(stage: str, name: str, workers: int, repeats: int, timed_run) -> dict:
-    """`timed_run(scratch)` returns (work seconds, start-up seconds, evaluations)."""
-    walls, startups, evaluations = [], [], None
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="evosweep-scaling-") as scratch:
-            work, startup, evaluations = timed_run(Path(scratch))
-        walls.append(work)
-        startups.append(startup)
-    return {
-        "stage": stage,
-        "name": name,
-        "workers": workers,
-        "walls": walls,
-        "startups": startups,
-        "evaluations": evaluations,
+def rounds(counts, repeats: int) -> list[int]:
+    """The counts in timing order: ascending, then descending, and so on for `repeats` rounds."""
+    ascending = sorted(set(counts))
+    return [
+        workers
+        for round_index in range(repeats)
+        for workers in (ascending if round_index % 2 == 0 else ascending[::-1])
+    ]
+
+
+def _study(stage: str, name: str, counts, repeats: int, timed_run) -> list[dict]:
+    """`timed_run(scratch, workers)` returns (work seconds, start-up seconds, evaluations).
+    One point per count, holding the timings of its repeats."""
+    points = {
+        workers: {
+            "stage": stage,
+            "name": name,
+            "workers": workers,
+            "walls": [],
+            "startups": [],
+            "evaluations": None,
+        }
+        for workers in sorted(set(counts))
     }
+    order = rounds(counts, repeats)
+    for number, workers in enumerate(order, start=1):
+        with tempfile.TemporaryDirectory(prefix="evosweep-scaling-") as scratch:
+            work, startup, evaluations = timed_run(Path(scratch), workers)
+        point = points[workers]
+        point["walls"].append(work)
+        point["startups"].append(startup)
+        point["evaluations"] = evaluations
+        log.info(
+            "%s %s, run %d of %d: %d worker(s), %s %.2f s, start-up %.2f s",
+            stage,
+            name,
+            number,
+            len(order),
+            workers,
+            WHAT_IS_TIMED[stage],
+            work,
+            startup,
+        )
+    return list(points.values())
 
 
-def time_search(model, spec, seed, train, workers: int, repeats: int = 1, **cluster):
-    """Fit times of `model`'s search (its refit included) on `workers` engines, and the
+def time_search(model, spec, seed, train, counts, repeats: int = 1, **cluster) -> list[dict]:
+    """Fit times of `model`'s search (its refit included) on each count of engines, and the
     engines' start-up times; nothing is written."""
     from evosweep.engines import engine_cluster
     from evosweep.search import fit_search, make_search
@@ -60,7 +93,7 @@ def time_search(model, spec, seed, train, workers: int, repeats: int = 1, **clus
 
     features, labels = read_training_data(model, spec, train)
 
-    def timed_run(scratch: Path):
+    def timed_run(scratch: Path, workers: int):
         search = make_search(model, spec, seed)
         started = time.perf_counter()
         with engine_cluster(workers, **cluster) as engines:
@@ -69,21 +102,21 @@ def time_search(model, spec, seed, train, workers: int, repeats: int = 1, **clus
             work = time.perf_counter() - ready
         return work, ready - started, progress.total
 
-    return _repeat("search", model, workers, repeats, timed_run)
+    return _study("search", model, counts, repeats, timed_run)
 
 
 def time_evolution(
     problem,
     spec,
     seed,
-    workers: int,
+    counts,
     repeats: int = 1,
     *,
     model=None,
     best_params_path=None,
     train=None,
-):
-    """Generation-loop times of fresh runs of `problem` on `workers` SCOOP workers (never
+) -> list[dict]:
+    """Generation-loop times of fresh runs of `problem` on each count of SCOOP workers (never
     resumed), and the rest of each launch (SCOOP's start and stop); nothing is written."""
     from evosweep.evolve.launch import launch
     from evosweep.evolve.spec import build_run
@@ -91,7 +124,7 @@ def time_evolution(
 
     best_params = load_best_params(best_params_path) if best_params_path else None
 
-    def timed_run(scratch: Path):
+    def timed_run(scratch: Path, workers: int):
         run = build_run(
             problem,
             spec,
@@ -107,12 +140,12 @@ def time_evolution(
         launch_seconds = time.perf_counter() - started
         return result.wall_seconds, launch_seconds - result.wall_seconds, result.evaluations
 
-    return _repeat("evolve", problem, workers, repeats, timed_run)
+    return _study("evolve", problem, counts, repeats, timed_run)
 
 
-def write_timing(timing: dict, path) -> None:
+def write_timings(points: list[dict], path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(timing, indent=2) + "\n")
+    Path(path).write_text(json.dumps(points, indent=2) + "\n")
 
 
 def table(timing_files):
@@ -120,8 +153,7 @@ def table(timing_files):
     import pandas as pd
 
     rows = []
-    for path in timing_files:
-        timing = json.loads(Path(path).read_text())
+    for timing in (point for path in timing_files for point in json.loads(Path(path).read_text())):
         walls, startups = timing.pop("walls"), timing.pop("startups")
         rows.append(
             {
