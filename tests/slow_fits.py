@@ -20,8 +20,8 @@ class SlowSVC(SVC):
         return super().fit(X, y, sample_weight=sample_weight)
 
 
-# The first line each slow model's rule logs once its engines or SCOOP workers run.
-STARTED = {"slow_grid": "engine(s) ready", "slow_evolution": "generation 0/"}
+# The first line each slow model's rule logs once its engines or SCOOP workers all run.
+STARTED = {"slow_grid": "engine(s) ready", "slow_evolution": "SCOOP workers ready"}
 
 
 def slow_models(grid_points: int) -> dict:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+import slurm_snakemake
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 START_SCRIPT = TESTS / "slurm" / "start-cluster.sh"
@@ -332,13 +334,15 @@ def run_on_slurm(
     if set_resources:
         profile = derived_profile(Path(workdir) / ".slurm-profile", set_resources)
     # The profile polls Slurm at a rate sites accept (every 40 s or more); tests poll faster.
-    fast_polling = [
-        "--slurm-init-seconds-before-status-checks=5",
-        "--seconds-between-status-checks=5",
-        "--max-status-checks-per-second=1",
-    ]
     result = snakemake(
-        workdir, config, "--profile", str(profile), *fast_polling, target, timeout=timeout
+        workdir,
+        config,
+        "--profile",
+        str(profile),
+        *slurm_snakemake.FAST_POLLING,
+        target,
+        timeout=timeout,
+        program=slurm_snakemake.COMMAND,
     )
     output = result.stdout + result.stderr
     match = re.search(r"SLURM run ID: ([0-9a-f-]{36})", output)

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import slurm_snakemake
 from slow_fits import STARTED, slow_models
 from slurm_cluster import NODES, REPO, TESTS, derived_profile, node_netns, sacct
 from workflow_runner import write_config
@@ -51,11 +52,6 @@ RULES = {"slow_grid": "search", "slow_evolution": "search_evolutionary"}
 # The lines that show a rule's work going on.
 PROGRESS = re.compile(r"progress: \d+/\d+ fits|generation \d+/\d+:")
 SPREAD = {"nodes": 2, "tasks": 2}  # one worker per node
-FAST_POLLING = [
-    "--slurm-init-seconds-before-status-checks=5",
-    "--seconds-between-status-checks=5",
-    "--max-status-checks-per-second=1",
-]
 SLURM_DAEMONS = {"slurmd", "slurmstepd"}
 ENDED = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING")
 
@@ -162,8 +158,8 @@ class Run:
         )
         with open(self.output, "w") as output:
             self.snakemake = subprocess.Popen(
-                [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile")]
-                + ["-d", str(workdir), "--profile", str(profile), *FAST_POLLING]
+                [*slurm_snakemake.COMMAND, "-s", str(REPO / "Snakefile")]
+                + ["-d", str(workdir), "--profile", str(profile), *slurm_snakemake.FAST_POLLING]
                 # A failed job stays failed: no retry replaces it while the test looks on.
                 + ["--retries=0", f"results/search/{model}/summary.json"]
                 + ["--configfile", str(write_config(workdir, CONFIG))],

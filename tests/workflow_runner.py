@@ -19,14 +19,22 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, config: dict | None, *args: str, check: bool = True, timeout=900):
+def snakemake(
+    workdir: Path,
+    config: dict | None,
+    *args: str,
+    check: bool = True,
+    timeout=900,
+    program: list[str] | None = None,
+):
     """`snakemake -s REPO/Snakefile -d WORKDIR --configfile WORKDIR/config.yaml ARGS`.
 
     `--configfile` replaces the default config's top-level keys, so a test config never
-    inherits the full-size default datasets or models.
+    inherits the full-size default datasets or models. `program`: another command that takes
+    Snakemake's arguments (slurm_snakemake.COMMAND).
     """
     workdir = Path(workdir)
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    command = [*(program or [SNAKEMAKE]), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
     if config is not None:  # last: `--configfile` takes every following word as a file
         command += ["--configfile", str(write_config(workdir, config))]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
