@@ -9,6 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 
+from evosweep import scaling
 from slurm_cluster import SACCT_FIELDS, jobs_by_name, run_on_slurm, sacct
 
 pytestmark = pytest.mark.slurm
@@ -63,7 +64,8 @@ def test_scaling_target_runs_one_job_per_stage_over_the_largest_count(slurm_clus
         ("search", 2, 3),
     ]
     jobs = {job["Comment"]: job for job in jobs_by_name(run_id)}
-    assert sorted(jobs) == ["rule_scaling_evolve", "rule_scaling_search"], jobs
+    scaling_jobs = sorted(comment for comment in jobs if comment.startswith("rule_scaling"))
+    assert scaling_jobs == ["rule_scaling_evolve", "rule_scaling_search"], jobs
     for stage in ("search", "evolve"):
         job = jobs[f"rule_scaling_{stage}"]
         assert job["State"] == "COMPLETED", job
@@ -82,4 +84,14 @@ def test_scaling_target_runs_one_job_per_stage_over_the_largest_count(slurm_clus
             if step["JobName"] not in ("batch", "extern"):
                 nodes.update(expand_hostlist(step["NodeList"]))
         assert len(nodes) == 2, steps
+    # The search's engine steps, one per timed run: 1 and 2 engines in alternating rounds.
+    engine_steps = [
+        s
+        for s in sacct(
+            jobs["rule_scaling_search"]["JobID"], fields=["JobID", "JobName", "AllocCPUS"]
+        )
+        if s["JobName"] not in ("batch", "extern") and "." in s["JobID"]
+    ]
+    engine_steps.sort(key=lambda s: int(s["JobID"].rsplit(".", 1)[1]))
+    assert [int(s["AllocCPUS"]) for s in engine_steps] == scaling.rounds([1, 2], 3), engine_steps
     assert "rule_scaling_table" not in jobs  # a localrule: it runs on the login node
