@@ -128,6 +128,14 @@ def ensure_cluster() -> tuple[bool, str]:
 
 
 # ------------------------------------------------------------------ nodes
+def hostnames(nodelist: str) -> list[str]:
+    """Slurm's `node[1-3]` -> ['node1', 'node2', 'node3']."""
+    command = ["scontrol", "show", "hostnames", nodelist]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()
+
+
 def node_address(node: str) -> str:
     """The node's address on the cluster bridge (its /etc/hosts line, as jobs resolve it)."""
     if node not in NODES:

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,16 @@ import pytest
 
 from evolve_results import comparable
 from node_faults import MARKER_VARIABLE, NODE_VARIABLE
-from slurm_cluster import NODES, TESTS, jobs_by_name, node_address, node_pids, run_on_slurm, sacct
+from slurm_cluster import (
+    NODES,
+    TESTS,
+    hostnames,
+    jobs_by_name,
+    node_address,
+    node_pids,
+    run_on_slurm,
+    sacct,
+)
 from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
@@ -84,17 +92,6 @@ STEP_FIELDS = ["JobID", "JobName", "State", "ExitCode", "NodeList", "NTasks"]
 # Bounds for the failure case only: each is far above what the event takes.
 HANG_SECONDS = 600
 RUN_SECONDS = 1200
-
-
-def hostnames(nodelist: str) -> list[str]:
-    """`node[1-3]` -> ['node1', 'node2', 'node3']."""
-    return subprocess.run(
-        ["scontrol", "show", "hostnames", nodelist],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.split()
 
 
 def job_environment(**variables) -> dict[str, str]:

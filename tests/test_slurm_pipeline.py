@@ -9,12 +9,11 @@ every job ends COMPLETED at its first attempt, and the next dry run has nothing 
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pandas as pd
 import pytest
 
-from slurm_cluster import jobs_by_name, run_on_slurm, sacct
+from slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct
 from workflow_runner import nothing_to_do, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slurm
@@ -88,17 +87,6 @@ SPREAD_JOBS = SLURM_JOBS - {"prepare_data[dataset=iris]"}
 STEP_FIELDS = ["JobID", "JobName", "State", "ExitCode", "NodeList"]
 
 
-def hostnames(nodelist: str) -> set[str]:
-    proc = subprocess.run(
-        ["scontrol", "show", "hostnames", nodelist],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return set(proc.stdout.split())
-
-
 def job_label(comment: str) -> str:
     """The plugin's comment `rule_<rule>_wildcards_<value>` as planned_jobs names the job."""
     rule, _, value = comment.removeprefix("rule_").partition("_wildcards_")
@@ -154,7 +142,7 @@ def test_workers_spread_over_two_nodes_and_their_steps_completed(pipeline, label
     # (all nodes) or the other node's SCOOP workers.
     nodes = {steps[f"{job}.batch"]["NodeList"]}
     for step in launched:
-        nodes |= hostnames(step["NodeList"])
+        nodes.update(hostnames(step["NodeList"]))
     assert len(nodes) == 2, f"{label}: {steps}"
 
 

@@ -4,13 +4,11 @@ launch srun steps that reach the other node."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pandas as pd
 import pytest
 
 from evosweep import scaling
-from slurm_cluster import SACCT_FIELDS, jobs_by_name, run_on_slurm, sacct
+from slurm_cluster import SACCT_FIELDS, hostnames, jobs_by_name, run_on_slurm, sacct
 
 pytestmark = pytest.mark.slurm
 
@@ -42,16 +40,9 @@ CONFIG = {
 }
 
 
-def expand_hostlist(nodelist: str) -> list[str]:
-    names = subprocess.run(
-        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True
-    )
-    return names.stdout.split()
-
-
 def expand_nodes(job_id: str) -> list[str]:
     [job] = sacct(job_id, fields=["JobID", "NodeList"], allocations=True)
-    return expand_hostlist(job["NodeList"])
+    return hostnames(job["NodeList"])
 
 
 def test_scaling_target_runs_one_job_per_stage_over_the_largest_count(slurm_cluster, tmp_path):
@@ -82,7 +73,7 @@ def test_scaling_target_runs_one_job_per_stage_over_the_largest_count(slurm_clus
         nodes = {s["NodeList"] for s in steps if s["JobName"] == "batch"}
         for step in steps:
             if step["JobName"] not in ("batch", "extern"):
-                nodes.update(expand_hostlist(step["NodeList"]))
+                nodes.update(hostnames(step["NodeList"]))
         assert len(nodes) == 2, steps
     # The search's engine steps, one per timed run: 1 and 2 engines in alternating rounds.
     engine_steps = [

@@ -4,12 +4,11 @@ one engine per task, here on 2 nodes."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pandas as pd
 import pytest
 
-from slurm_cluster import jobs_by_name, run_on_slurm, sacct, wait_for_sacct
+from slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
 from workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
@@ -33,18 +32,6 @@ TARGET = "results/search/svc_iris/summary.json"
 # One task per node, so the engines reach the controller across the cluster network.
 SET_RESOURCES = {"search": {"nodes": 2, "tasks": 2}}
 TIMINGS = ["mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"]
-
-
-def hostnames(nodelist: str) -> list[str]:
-    """`node[1-2]` -> ['node1', 'node2']."""
-    proc = subprocess.run(
-        ["scontrol", "show", "hostnames", nodelist],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return proc.stdout.split()
 
 
 def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):

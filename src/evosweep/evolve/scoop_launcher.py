@@ -343,7 +343,8 @@ class ScoopRun:
                         *complete, pending = pending.split(b"\n")
                         for line in complete:
                             text = line.decode(errors="replace")
-                            if text.startswith(scoop_secure.READY_LINE):
+                            awaiting = self._ready_fd is not None
+                            if awaiting and text.startswith(scoop_secure.READY_LINE):
                                 self._awaited -= 1
                                 if self._awaited == 0:
                                     self._release_origin(ready=True)
