@@ -196,7 +196,12 @@ def handshake(
         sock.connect(f"tcp://{host}:{port}")
         if kind == zmq.DEALER:
             for frames in messages:
-                sock.send_multipart(frames)
+                try:
+                    # Never blocking: a peer that rejects the handshake drops the connection,
+                    # and a DEALER without one would wait in send for a peer forever.
+                    sock.send_multipart(frames, flags=zmq.NOBLOCK)
+                except zmq.Again:  # rejected already: nothing more can be delivered
+                    break
         while monitor.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             event = recv_monitor_message(monitor)["event"]
             if event & HANDSHAKE_END:
