@@ -176,15 +176,20 @@ class Proposer:
 def tpe_sampler(seed: int, dims: dict[str, Dimension]):
     from optuna.samplers import TPESampler
 
-    return TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=10)
+    # Multivariate TPE with the constant liar for pending candidates; 5 random candidates before
+    # the model (Optuna's default 10) measured better on bench/tables (README).
+    return TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=5)
 
 
 def cmaes_sampler(seed: int, dims: dict[str, Dimension]):
     from optuna.samplers import CmaEsSampler
 
+    # CMA-ES with margin keeps discrete (index) dimensions from collapsing; population 4
+    # (default 4 + 3 ln n) measured better on bench/tables; lists go to TPE, not random.
     return CmaEsSampler(
         seed=seed,
         with_margin=True,
+        popsize=4,
         independent_sampler=tpe_sampler(seed, dims),
         warn_independent_sampling=False,
     )
@@ -198,5 +203,10 @@ SAMPLERS: dict[str, Callable[[int, dict[str, Dimension]], Any]] = {
 
 def proposer(strategy: str, space: dict, seed: int, where: str = "space") -> Proposer:
     """The proposer of a model-based strategy (a name of SAMPLERS)."""
+    from optuna.exceptions import ExperimentalWarning
+
     dims = search_space.parse(space, where)
-    return Proposer(space, SAMPLERS[strategy](seed, dims), seed, where)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)  # with_margin: chosen
+        sampler = SAMPLERS[strategy](seed, dims)
+    return Proposer(space, sampler, seed, where)
