@@ -142,12 +142,17 @@ def main() -> None:
     for times in rounds:
         for name, figures in times.items():
             assert (figures["scores"] == reference).all(), f"{name} found different scores"
+    print_ratios(rounds, variants)
+
+
+def print_ratios(rounds, variants) -> None:
+    """Each variant's median time, and the ratios the goals are about."""
 
     def median(figure):
         return median_over(rounds, figure)
 
     fits = 100 * SPEC["cv"]
-    print(f"median of {args.rounds} interleaved rounds, {fits} fits each:")
+    print(f"median of {len(rounds)} interleaved rounds, {fits} fits each:")
     for name in variants:
         seconds = median(lambda times, name=name: times[name]["seconds"])
         speedup = ""

@@ -66,8 +66,6 @@ def run(
     the journal of finished fits or evaluations ({stem}.journal); None: no resume.
     SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with journal.Interrupted
     (exit status 128 + signal) once its workers are stopped; a rerun resumes."""
-    from evosweep import journal as fit_journal
-
     strategy = strategy_for(model)
     features, labels = read_training_data(model, train_path)
     job = SearchJob(
@@ -84,17 +82,7 @@ def run(
         dpi=dpi,
         cluster_options=cluster_options,
     )
-    with fit_journal.stop_on_signals():
-        try:
-            outcome = strategy.run(job)
-        except SystemExit as stop:  # journal.Interrupted, or engine_cluster's SIGTERM exit
-            log.warning(
-                "search %s stopped by %s; finished work is kept in %s; rerun to resume",
-                model.name,
-                fit_journal.signal_name(stop.code),
-                where_kept(checkpoint),
-            )
-            raise
+    outcome = _search(strategy, job)
     summary = write_outputs(model, outcome, test_path, out_dir)
     if checkpoint is not None:
         remove_resume_point(checkpoint)
@@ -110,3 +98,20 @@ def run(
         summary["test_score"],
     )
     return summary
+
+
+def _search(strategy, job: SearchJob):
+    """The strategy's run; a stop by signal says where the finished work is kept."""
+    from evosweep import journal as fit_journal
+
+    with fit_journal.stop_on_signals():
+        try:
+            return strategy.run(job)
+        except SystemExit as stop:  # journal.Interrupted, or engine_cluster's SIGTERM exit
+            log.warning(
+                "search %s stopped by %s; finished work is kept in %s; rerun to resume",
+                job.model.name,
+                fit_journal.signal_name(stop.code),
+                where_kept(job.checkpoint),
+            )
+            raise
