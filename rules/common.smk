@@ -29,7 +29,9 @@ def _check_config():
 
     try:
         evosweep_config.checked(
-            config, [check_data, check_search, check_evolution, check_scaling], user_files
+            config,
+            [check_data, check_search, check_evolution, check_scaling],
+            user_files,
         )
     except EvosweepError as error:
         sys.exit(
