@@ -9,6 +9,7 @@ them is `evosweep.search.strategies`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,23 +44,24 @@ class SearchJob:
         return self.out_dir / "plots"
 
 
-class Strategy:
+class Strategy(ABC):
     """One way to search a model's space. `uses_engines`: its job starts ipyparallel engines
     (rule `search`); otherwise SCOOP workers (rule `search_evolutionary`)."""
 
     uses_engines = True
 
+    @abstractmethod
     def check(self, model: Model) -> None:
         """Raise a one-line ConfigError for what this strategy cannot search (no data, no
         fits): runs for every model before any job."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run(self, job: SearchJob) -> SearchOutcome:
         """Search, resuming from and recording into the journal beside `job.checkpoint`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def plot(self, job: SearchJob, outcome: SearchOutcome) -> None:
-        """Draw this strategy's figures (after the outputs are written); none by default."""
+        """Draw this strategy's figures, after the outputs are written."""
 
 
 class SearchCVStrategy(Strategy):
@@ -67,9 +69,9 @@ class SearchCVStrategy(Strategy):
     any `BaseSearchCV` subclass (its `_run_search(evaluate_candidates)` proposes candidates;
     every fit then goes through the engines and the journal like the others')."""
 
+    @abstractmethod
     def make_search(self, model: Model, seed: int):
         """The configured, unfitted search; a ConfigError for a model it cannot search."""
-        raise NotImplementedError
 
     def check(self, model: Model) -> None:
         self.make_search(model, seed=0)

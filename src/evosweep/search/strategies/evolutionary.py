@@ -39,6 +39,9 @@ class Evolutionary(Strategy):
         outcome.best_model.fit(job.features, job.labels)
         return outcome
 
+    def plot(self, job, outcome) -> None:
+        """No figures: the GA's progress is its logbook.csv, which `run` writes."""
+
 
 def ga_problem(model) -> dict:
     """The model's `evolution` settings as an `evolve.problems`-shaped GA entry."""
