@@ -30,27 +30,33 @@ class Objective:
         """Pay the first evaluation's one-off costs (lazy imports, first fit) now."""
 
 
-class Rastrigin(Objective):
+class _Benchmark(Objective):
+    """A benchmark function of real vectors: `value(x)` maps a (genomes, dimensions) array to
+    one value per genome."""
+
+    def __init__(self, dimensions: int):
+        self.size = dimensions
+
+    def evaluate(self, genomes):
+        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
+        return [(float(v),) for v in self.value(x)]
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Rastrigin(_Benchmark):
     names = ("rastrigin",)
 
-    def __init__(self, dimensions: int):
-        self.size = dimensions
-
-    def evaluate(self, genomes):
-        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
-        values = 10.0 * self.size + np.sum(x * x - 10.0 * np.cos(2.0 * np.pi * x), axis=1)
-        return [(float(v),) for v in values]
+    def value(self, x):
+        return 10.0 * self.size + np.sum(x * x - 10.0 * np.cos(2.0 * np.pi * x), axis=1)
 
 
-class Sphere(Objective):
+class Sphere(_Benchmark):
     names = ("sphere",)
 
-    def __init__(self, dimensions: int):
-        self.size = dimensions
-
-    def evaluate(self, genomes):
-        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
-        return [(float(v),) for v in np.sum(x * x, axis=1)]
+    def value(self, x):
+        return np.sum(x * x, axis=1)
 
 
 class _CrossValidated(Objective):
