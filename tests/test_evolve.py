@@ -21,6 +21,7 @@ from evosweep.evolve.cache import FitnessCache
 from evosweep.evolve.parallel import ChunkedMap, ScoopNotRunning, plan_chunks
 from evosweep.evolve.spec import build_run
 from evosweep.logs import rule_logger
+from evosweep.models import Model
 from helpers.evolve_results import comparable
 from helpers.waiting import wait_until
 from helpers.workflow_runner import evosweep_error_lines, snakemake
@@ -83,7 +84,7 @@ def run_fs(small_data, out: Path, workers: int, spec=FEATURE_SELECTION, seed=42,
             workers,
             out,
             out / "ck" / "fs.pkl",
-            model=MODEL,
+            model=Model.from_config("svc", MODEL),
             best_params_path=small_data / "best_params.json",
             train=small_data / "train.parquet",
             dpi=50,
@@ -165,7 +166,7 @@ def _spec_for(small_data, out: Path, workers: int) -> Path:
         42,
         workers,
         out / "ck" / "fs.pkl",
-        model=MODEL,
+        model=Model.from_config("svc", MODEL),
         best_params=stage.load_best_params(small_data / "best_params.json"),
         train=small_data / "train.parquet",
     )
@@ -210,10 +211,10 @@ def _terminate_rule_with_sigterm(small_data, tmp_path) -> None:
     """Like a Slurm time limit: SIGTERM to the rule's process, which must end SCOOP's tree."""
     code = (
         "from pathlib import Path; from evosweep.evolve import stage\n"
-        "from evosweep.logs import rule_logger\n"
+        "from evosweep.logs import rule_logger; from evosweep.models import Model\n"
         f"with rule_logger({str(tmp_path / 'term.log')!r}):\n"
         f"    stage.run_problem('fs', {LONG_RUN!r}, 42, 2, Path({str(tmp_path)!r}), "
-        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), model={MODEL!r}, "
+        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), model=Model.from_config('svc', {MODEL!r}), "
         f"best_params_path={str(small_data / 'best_params.json')!r}, "
         f"train={str(small_data / 'train.parquet')!r}, dpi=50)\n"
     )

@@ -71,10 +71,11 @@ RUN = """
 import json, sys
 from evosweep import search
 from evosweep.logs import rule_logger
+from evosweep.models import Model
 
 args = json.loads(sys.argv[1])
 with rule_logger(args.pop("log")):
-    search.run(**args)
+    search.run(Model.from_config(args.pop("name"), args.pop("spec")), **args)
 """
 
 

@@ -8,6 +8,7 @@ import pytest
 from evosweep import search
 from evosweep.data import prepare, write
 from evosweep.errors import ConfigError
+from evosweep.models import Model
 from helpers.configs import iris_search, svc_iris
 from helpers.engine_faults import EngineKiller, hanging_on_victim
 from helpers.workflow_runner import evosweep_error_lines, snakemake
@@ -41,7 +42,7 @@ def _without_timings(path):
 def test_one_and_two_engines_give_identical_results(digits, tmp_path):
     train, test = digits
     for n in (1, 2):
-        search.run("svc", SPEC, 42, train, test, tmp_path / str(n), workers=n)
+        search.run(Model.from_config("svc", SPEC), 42, train, test, tmp_path / str(n), workers=n)
     pd.testing.assert_frame_equal(
         _without_timings(tmp_path / "1" / "cv_results.csv"),
         _without_timings(tmp_path / "2" / "cv_results.csv"),
@@ -71,7 +72,7 @@ def test_progress_counts_the_search_fits_only(digits):
         "cv": 3,
         "scoring": "accuracy",
     }
-    forest_search = search.make_search("forest", spec, 42)
+    forest_search = search.make_search(Model.from_config("forest", spec), 42)
     with engine_cluster(2, slurm=False) as engines:
         progress = search.fit_search(forest_search, features, labels, engines)
     assert progress.done == progress.total == 6
@@ -83,7 +84,7 @@ def test_search_completes_when_an_engine_is_killed(digits, tmp_path):
 
     features, labels = read_split(digits[0])
     spec = dict(SPEC, space={"C": {"logspace": [-1, 2, 4]}, "gamma": {"logspace": [-4, -2, 4]}})
-    grid_search = search.make_search("svc", spec, 42)
+    grid_search = search.make_search(Model.from_config("svc", spec), 42)
     with engine_cluster(2, slurm=False) as engines:
         # Killed while it runs a fit (each engine gets one of the first batches).
         killer = EngineKiller(engines.engine_pids()[0], tmp_path)

@@ -9,9 +9,9 @@ import json
 import logging
 from pathlib import Path
 
-from evosweep import models
 from evosweep.errors import ConfigError
 from evosweep.evolve.spec import CONTINUOUS_OBJECTIVES
+from evosweep.models import Model
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ def check_problem(name: str, spec: dict, search_models: dict) -> None:
             f"tournament size {spec['tournament']} exceeds the population {spec['population']}",
         )
     if objective == "feature_selection":
-        model = search_models[spec["model"]]  # existence is checked by evosweep.config
-        if models.is_clusterer(model):
+        # The model's existence is checked by evosweep.config, the model itself by the search.
+        if scoring_model(spec, search_models[spec["model"]]).is_clusterer:
             _fail(
                 f"{where}.model",
                 f"feature selection needs a supervised model to score subsets; "
@@ -50,28 +50,17 @@ def check_problem(name: str, spec: dict, search_models: dict) -> None:
             )
 
 
-def check_evolutionary_model(name: str, spec: dict) -> None:
-    from evosweep import space as search_space
-
-    where = f"search.models.{name}"
-    search_space.genes(spec["space"], f"{where}.space")
-    evolution = spec["evolution"]
-    if evolution["tournament"] > evolution["population"]:
-        _fail(
-            f"{where}.evolution.tournament",
-            f"tournament size {evolution['tournament']} exceeds the population "
-            f"{evolution['population']}",
-        )
-
-
 def check_config(config: dict) -> None:
-    """All evolution checks, before any job runs."""
+    """All evolution checks, before any job."""
     search_models = config["search"]["models"]
     for name, spec in config["evolve"]["problems"].items():
         check_problem(name, spec, search_models)
-    for name, spec in search_models.items():
-        if spec["strategy"] == "evolutionary":
-            check_evolutionary_model(name, spec)
+
+
+def scoring_model(problem: dict, entry: dict | None) -> Model | None:
+    """The search model (its `search.models` entry, or the part of it the rule passes) that
+    scores a problem's candidates; None for a benchmark function."""
+    return None if entry is None else Model.from_config(problem["model"], entry)
 
 
 # --------------------------------------------------------------------------- runs
@@ -100,7 +89,7 @@ def run_problem(
     workers: int,
     out_dir,
     checkpoint,
-    model: dict | None = None,
+    model: Model | None = None,
     best_params_path=None,
     train=None,
     dpi: int = 110,
