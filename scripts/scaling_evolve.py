@@ -1,7 +1,7 @@
 """Snakemake adapter for rule scaling_evolve (logic in evosweep.scaling)."""
 
-from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
+from evosweep.runtime.snakemake import follow_snakemake
 from evosweep.scaling import time_evolution, write_timings
 
 with rule_logger(snakemake.log[0]):

@@ -36,7 +36,9 @@ from attacks import (
     tree,
     wait_at_gate,
 )
-from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
+from evosweep.engines import engine_cluster
+from evosweep.runtime.addresses import LOOPBACK
+from evosweep.runtime.rundirs import OWNER_FILE
 
 # Bounds for waiting on events that should come much sooner; reaching one is a failure.
 EVENT_SECONDS = 30
@@ -286,7 +288,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     """The Slurm code path (srun launcher, cluster address) with a stand-in srun that starts
     the step's tasks on this host, and the veth address as the job's cluster address: only
     the controller's engine-facing ports are on it, CURVE-protected; the rest on loopback."""
-    from evosweep import allocation
+    from evosweep.runtime import addresses
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -297,7 +299,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     with _network_namespace() as (namespace, address):
-        monkeypatch.setattr(allocation, "cluster_address", lambda: address)
+        monkeypatch.setattr(addresses, "cluster_address", lambda: address)
         with engine_cluster(2, slurm=True) as engines:
             pids = engines.engine_pids()
             with _busy(engines, work_dir):

@@ -11,29 +11,28 @@ for another configuration is ignored (with a log line) and started afresh.
 - `FitJournal`: scikit-learn's fits as the joblib backend sees them (`submit`): a batch whose fits
   are all journalled completes at once with the journalled results; the others go to the engines
   and their results are journalled as they come back.
-- `stop_on_signals`: SIGTERM (a time limit, a cancel) and SIGUSR1 (a warning) stop the run with
-  an `Interrupted` exit, so `finally` blocks end the workers while the journal stays usable.
+- `stop_on_signals`, `signal_name`, `Interrupted`: evosweep.runtime.signals', re-exported for
+  the search stage.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import copy
 import hashlib
 import json
 import logging
 import pickle
-import signal
 import sqlite3
 import threading
 from pathlib import Path
+
+from evosweep.runtime.signals import Interrupted, signal_name, stop_on_signals  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 SUFFIX = ".journal"
-STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
 # scikit-learn's one fit: what a search's joblib batches call, and what the journal keys.
 FIT_FUNCTION = ("sklearn.model_selection._validation", "_fit_and_score")
 # Arguments of a fit that only report progress or reach callbacks: they never change its result.
@@ -300,45 +299,3 @@ class _JournalledBatch:
                 self._results[index] = result
             self._inner = None
         return self._results
-
-
-class Interrupted(SystemExit):
-    """A signal asked the run to stop; the exit status is 128 + the signal's number."""
-
-    def __init__(self, signum: int):
-        super().__init__(128 + signum)
-        self.signum = signum
-
-
-def signal_name(exit_status) -> str:
-    """SIGTERM for 143 (128 + 15), the way shells report a process ended by a signal."""
-    try:
-        return signal.Signals(int(exit_status) - 128).name
-    except (TypeError, ValueError):
-        return f"exit status {exit_status}"
-
-
-@contextlib.contextmanager
-def stop_on_signals(signals=STOP_SIGNALS):
-    """Raise Interrupted in the main thread on the first of `signals`; later ones are ignored
-    while the run stops. Outside the main thread, signal handling is left to the caller."""
-    previous = {}
-
-    def stop(signum, frame):
-        for other in signals:
-            signal.signal(other, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    try:
-        for signum in signals:
-            previous[signum] = signal.signal(signum, stop)
-    except ValueError:  # not the main thread
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        yield
-        return
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

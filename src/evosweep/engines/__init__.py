@@ -22,12 +22,10 @@ by a killed owner is removed by the next engine_cluster on the same host.
 
 from evosweep.engines.backend import joblib_jobs
 from evosweep.engines.cluster import EngineCluster, EngineStartError, engine_cluster
-from evosweep.engines.programs import ENGINE_CMD, LOOPBACK, OWNER_FILE
+from evosweep.engines.programs import ENGINE_CMD
 
 __all__ = [
     "ENGINE_CMD",
-    "LOOPBACK",
-    "OWNER_FILE",
     "EngineCluster",
     "EngineStartError",
     "engine_cluster",

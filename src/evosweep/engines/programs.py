@@ -5,7 +5,7 @@ when the process that owns the cluster is gone.
 
 import sys
 
-from evosweep.rundirs import OWNER_FILE
+from evosweep.runtime.rundirs import OWNER_FILE
 
 # The engine program: ipyparallel's ipengine, except that a requested shutdown exits 0.
 # ipyparallel 9.2's IPEngine.start runs `loop.run_sync(...)`; a shutdown_request stops that
@@ -47,7 +47,6 @@ CONTROLLER_LOST_SECONDS = 10
 OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
 CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
 WORKDIR_PREFIX = "evosweep-ipp-"
-LOOPBACK = "127.0.0.1"
 
 # Source that starts the controller's and the engines' programs: reading the owner's record
 # (evosweep.rundirs.owner_record: host, boot, pid, start time, as these programs import no

@@ -9,6 +9,7 @@ and end the process with status 128 + signal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from evosweep import journal as evaluation_journal
 from evosweep.evolve import algorithms, checkpoint, problems
 from evosweep.evolve.cache import FitnessCache
 from evosweep.evolve.spec import CONTINUOUS_OBJECTIVES, RunResult, RunSpec
+from evosweep.runtime.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +78,13 @@ class _Stopper:
         self.snapshot: dict | None = None
         self.bookkeeping = False
         self.pending: int | None = None
-        self.previous: dict = {}
+        self._signals = contextlib.ExitStack()
 
     def install(self) -> None:
-        try:
-            for signum in evaluation_journal.STOP_SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._on_signal)
-        except ValueError:  # not the main thread: the caller handles signals
-            pass
+        self._signals.enter_context(stop_on_signals(on_signal=self._on_signal))
 
     def uninstall(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+        self._signals.close()
 
     def finished(self, generation: int, algorithm, logbook, elapsed: float) -> None:
         self.snapshot = {
@@ -102,15 +99,13 @@ class _Stopper:
         if self.pending is not None:
             self._stop(self.pending)
 
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int) -> None:
         if self.bookkeeping:
             self.pending = signum
         else:
             self._stop(signum)
 
     def _stop(self, signum: int) -> None:
-        for other in evaluation_journal.STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
         name = signal.Signals(signum).name
         snapshot, journal = self.snapshot, self.cache.journal
         if snapshot is None or not self.run.checkpoint:

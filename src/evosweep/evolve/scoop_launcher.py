@@ -38,10 +38,11 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
-from evosweep import rundirs
 from evosweep.evolve import scoop_secure
+from evosweep.runtime import rundirs, signals
+from evosweep.runtime.addresses import LOOPBACK, is_wildcard
+from evosweep.runtime.lifetime import die_with_parent
 
-LOOPBACK = "127.0.0.1"
 SECURE_MODULE = "evosweep.evolve.scoop_secure"
 RUN_PREFIX = "run-"
 # After the origin ends, the broker gets this long to leave on its own (SCOOP's shutdown message)
@@ -49,7 +50,7 @@ RUN_PREFIX = "run-"
 GRACE_SECONDS = 10.0
 KILL_SECONDS = 10.0
 # Signals on which the command-line launcher stops the run in order.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (*signals.STOP_SIGNALS, signal.SIGHUP)
 BROKER_START_SECONDS = 60.0
 
 
@@ -134,7 +135,7 @@ class ScoopRun:
         own_group: bool = True,
         stderr=None,
     ):
-        if scoop_secure.is_wildcard(address):
+        if is_wildcard(address):
             raise ScoopLaunchError(f"refusing to bind SCOOP to the wildcard {address!r}")
         self.program = [str(part) for part in program]
         self.workers = max(1, int(workers))
@@ -441,18 +442,8 @@ def main(argv=None) -> int:
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         parser.error("no program to run")
-
-    def terminate(signum, frame):
-        for other in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-            signal.signal(other, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-
-    # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than
-    # killing this process and, through their death signal, the origin with it.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, terminate)
     if args.parent:
-        scoop_secure.die_with_parent(args.parent, signal.SIGTERM)
+        die_with_parent(args.parent, signal.SIGTERM)
     run = ScoopRun(
         program,
         args.workers,
@@ -463,7 +454,9 @@ def main(argv=None) -> int:
         cpus_per_worker=args.cpus_per_worker,
         own_group=False,
     )
-    with run:
+    # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than
+    # killing this process and, through their death signal, the origin with it.
+    with signals.stop_on_signals(STOP_SIGNALS), run:
         for line in run.lines():
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
