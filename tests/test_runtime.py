@@ -1,6 +1,6 @@
 """evosweep.runtime on real signals and processes: one exception for every stop signal, children
-that die with their parent or owner, owner records that tell a reused PID apart,
-and narrow binds."""
+that die with their parent or owner, owner records that tell a reused PID apart, narrow binds,
+and the engine programs' guard reading the owner the cluster passed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import threading
 
 import pytest
 
+from evosweep.engines import ENGINE_CMD, guard
+from evosweep.engines.programs import OWNER_VARIABLE
 from evosweep.runtime import addresses, lifetime, rundirs
 from evosweep.runtime.signals import STOP_SIGNALS, Interrupted, signal_name, stop_on_signals
 
@@ -156,3 +158,13 @@ def test_listeners_bind_one_address():
     for narrow in ("127.0.0.1", "10.1.2.3", "node1"):
         assert not addresses.is_wildcard(narrow)
     assert addresses.bind_address(spans_nodes=False) == addresses.LOOPBACK
+
+
+def test_the_engine_programs_are_modules_that_read_their_owner(monkeypatch):
+    assert ENGINE_CMD[1:] == ["-m", "evosweep.engines.engine"]
+    monkeypatch.delenv(OWNER_VARIABLE, raising=False)
+    assert guard.owner() is None
+    record = rundirs.owner_record()
+    monkeypatch.setenv(OWNER_VARIABLE, json.dumps(record))
+    assert guard.owner() == record
+    guard.watch_owner(lambda: pytest.fail("this process is alive"), strict=True)
