@@ -183,6 +183,30 @@ def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protec
     return config, controller_args, launcher, address
 
 
+def _new_cluster(
+    workdir: Path, n_engines: int, timeout, config, controller_args, launcher, address
+):
+    """The ipyparallel Cluster (not started) and its profile directory, inside `workdir`."""
+    profile_dir = workdir / "profile"
+    for sub in ("security", "log", "pid", "startup"):
+        (profile_dir / sub).mkdir(parents=True, exist_ok=True)
+    (profile_dir / "security").chmod(stat.S_IRWXU)
+    cluster = ipp.Cluster(
+        n=n_engines,
+        profile_dir=str(profile_dir),
+        cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        controller_location=address,
+        controller_args=controller_args,
+        engine_timeout=max(30, int(timeout)),
+        shutdown_atexit=True,
+        load_profile=False,
+        log_level=logging.WARNING,
+        config=config,
+        **launcher,
+    )
+    return cluster, profile_dir
+
+
 def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in):
     """Start the controller and the engines; the client once all `n_engines` registered."""
     cluster.start_controller_sync()
@@ -254,26 +278,12 @@ def engine_cluster(
     # TMPDIR read now (tempfile caches it): a Slurm job's, or a test's, own temporary place.
     temporary = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
-    profile_dir = workdir / "profile"
-    for sub in ("security", "log", "pid", "startup"):
-        (profile_dir / sub).mkdir(parents=True, exist_ok=True)
-    (profile_dir / "security").chmod(stat.S_IRWXU)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
         workdir, owner, cpus, slurm, protect
     )
-    cluster = ipp.Cluster(
-        n=n_engines,
-        profile_dir=str(profile_dir),
-        cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-        controller_location=address,
-        controller_args=controller_args,
-        engine_timeout=max(30, int(timeout)),
-        shutdown_atexit=True,
-        load_profile=False,
-        log_level=logging.WARNING,
-        config=config,
-        **launcher,
+    cluster, profile_dir = _new_cluster(
+        workdir, n_engines, timeout, config, controller_args, launcher, address
     )
     client = None
     # A stop signal (Slurm's time limit, Snakemake's cancel) raises: `finally` stops the cluster.
