@@ -4,8 +4,8 @@ from pathlib import Path
 
 from evosweep.allocation import worker_count
 from evosweep.evolve.stage import run_problem, scoring_model
-from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
+from evosweep.runtime.snakemake import follow_snakemake
 
 with rule_logger(snakemake.log[0]):
     follow_snakemake()

@@ -1,8 +1,8 @@
 """Snakemake adapter for rule scaling_evolve (logic in evosweep.scaling)."""
 
 from evosweep.evolve.stage import scoring_model
-from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
+from evosweep.runtime.snakemake import follow_snakemake
 from evosweep.scaling import time_evolution, write_timings
 
 with rule_logger(snakemake.log[0]):

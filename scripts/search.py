@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from evosweep.allocation import worker_count
-from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
 from evosweep.models import Model
+from evosweep.runtime.snakemake import follow_snakemake
 from evosweep.search import run
 
 with rule_logger(snakemake.log[0]) as log:

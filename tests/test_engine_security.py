@@ -26,7 +26,9 @@ from ipyparallel.serialize import pack_apply_message
 from joblib import Parallel, delayed
 from jupyter_client.session import Session
 
-from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
+from evosweep.engines import engine_cluster
+from evosweep.runtime.addresses import LOOPBACK
+from evosweep.runtime.rundirs import OWNER_FILE
 from helpers.attacks import (
     Gate,
     Marker,
@@ -286,7 +288,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     """The Slurm code path (srun launcher, cluster address) with a stand-in srun that starts
     the step's tasks on this host, and the veth address as the job's cluster address: only
     the controller's engine-facing ports are on it, CURVE-protected; the rest on loopback."""
-    from evosweep import allocation
+    from evosweep.runtime import addresses
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -297,7 +299,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     with _network_namespace() as (namespace, address):
-        monkeypatch.setattr(allocation, "cluster_address", lambda: address)
+        monkeypatch.setattr(addresses, "cluster_address", lambda: address)
         with engine_cluster(2, slurm=True) as engines:
             pids = engines.engine_pids()
             with _busy(engines, work_dir):

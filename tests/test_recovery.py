@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evosweep import stalelock
+from evosweep.runtime import stalelock
+from evosweep.runtime.snakemake import is_snakemake
 from helpers.waiting import wait_until
 from helpers.workflow_runner import REPO, SNAKEMAKE, copy_workflow, nothing_to_do, write_config
 
@@ -182,10 +183,10 @@ def test_a_live_snakemake_keeps_its_lock(tmp_path):
         (["snakemake", "-n"], True),
         (["/usr/bin/python3", "-m", "snakemake", "--target-jobs", "a"], True),
         (["/x/.venv/bin/python3", "/w/.snakemake/scripts/tmpab12.evolve.py"], True),
-        (["/x/.venv/bin/python3", "-m", "evosweep.stalelock"], False),
+        (["/x/.venv/bin/python3", "-m", "evosweep.runtime.stalelock"], False),
         (["make", "run"], False),
         (["vim", "Snakefile"], False),
     ],
 )
 def test_what_counts_as_snakemake(cmdline, expected):
-    assert stalelock._is_snakemake(cmdline) is expected
+    assert is_snakemake(cmdline) is expected

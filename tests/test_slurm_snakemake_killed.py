@@ -4,7 +4,7 @@ runs as a Slurm job spread over two nodes of the test cluster.
 - The login node's Snakemake: the batch job does not depend on it, so the job keeps running and
   its work goes on; a `scancel` of the job then leaves no process of the run alive 60 s later.
 - Either of the job's Snakemakes (the batch step's runs the rule through a second one, the rule's
-  parent): the rule follows both (evosweep.lifeline), stops its engines or SCOOP workers on both
+  parent): the rule follows both (evosweep.runtime.snakemake), stops its engines or SCOOP workers on both
   nodes, and the job ends FAILED; no process of the run is alive 60 s later.
 
 The fits wait a fixed time (slow_fits.SlowSVC), so the work outlasts the test on any host.

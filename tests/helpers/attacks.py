@@ -504,13 +504,15 @@ SCOOP_SLURM_LAUNCHER = """
 import fcntl, sys
 from pathlib import Path
 from evosweep import allocation
+from evosweep.runtime import addresses
 from evosweep.evolve.scoop_launcher import ScoopRun
 hosts = allocation.job_hosts()
-address = allocation.cluster_address()
+address = addresses.cluster_address()
 workers = allocation.slurm_tasks()
 print("hosts", *hosts, "address", address, flush=True)
 with ScoopRun(sys.argv[2:], workers, address=address, hosts=hosts, runtime_root=Path(sys.argv[1])) as run:
-    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, 4096)
+    with open(f"/proc/{run.origin.pid}/fd/2", "wb") as stderr:
+        fcntl.fcntl(stderr, fcntl.F_SETPIPE_SZ, 4096)
     for line in run.lines():
         print(line, flush=True)
 """
