@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from evosweep import journal
 from evosweep.errors import ConfigError
 from evosweep.evolve.spec import CONTINUOUS_OBJECTIVES
 from evosweep.models import Model
@@ -70,18 +71,6 @@ def load_best_params(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def remove_checkpoint(checkpoint) -> None:
-    """The outputs exist: the checkpoint and its journal would only be a stale resume point."""
-    from evosweep import journal
-
-    if Path(checkpoint).exists():
-        Path(checkpoint).unlink()
-        log.info("outputs written; removed checkpoint %s", checkpoint)
-    if journal.path_for(checkpoint).exists():
-        journal.remove_files(journal.path_for(checkpoint))
-        log.info("outputs written; removed journal %s", journal.path_for(checkpoint))
-
-
 def run_problem(
     name: str,
     spec: dict,
@@ -125,7 +114,7 @@ def run_problem(
         summary_extra["pareto_size"] = len(result.hall)
     summary = outputs.best_summary(name, spec, result, solution) | summary_extra
     outputs.write_json(out_dir / "best.json", summary)
-    remove_checkpoint(checkpoint)
+    journal.remove_resume_point(checkpoint)
     log.info(
         "done: best %s after %d evaluations (%d cache hits) in %.1f s",
         summary["fitness"],

@@ -8,18 +8,19 @@ what was in flight.
 """
 
 from evosweep.journal.fits import FitJournal
-from evosweep.journal.store import Journal, fingerprint, path_for, remove_files
-
-# For the search stage's `journal.stop_on_signals()`; the signals belong to evosweep.runtime.
-from evosweep.runtime.signals import Interrupted, signal_name, stop_on_signals
+from evosweep.journal.store import (
+    Journal,
+    fingerprint,
+    path_for,
+    remove_files,
+    remove_resume_point,
+)
 
 __all__ = [
     "FitJournal",
-    "Interrupted",
     "Journal",
     "fingerprint",
     "path_for",
     "remove_files",
-    "signal_name",
-    "stop_on_signals",
+    "remove_resume_point",
 ]

@@ -36,6 +36,17 @@ def remove_files(path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def remove_resume_point(checkpoint) -> None:
+    """The outputs exist: the checkpoint and its journal would only resume a finished run."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.exists():
+        checkpoint.unlink()
+        log.info("outputs written; removed checkpoint %s", checkpoint)
+    if path_for(checkpoint).exists():
+        remove_files(path_for(checkpoint))
+        log.info("outputs written; removed journal %s", path_for(checkpoint))
+
+
 def fingerprint(identity: dict) -> str:
     payload = json.dumps({"version": FORMAT_VERSION, **identity}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 
 from evosweep import journal as fit_journal
 
@@ -40,14 +39,3 @@ def fit_journal_for(job):
 
 def where_kept(checkpoint) -> str:
     return str(fit_journal.path_for(checkpoint)) if checkpoint else "nowhere (no checkpoint)"
-
-
-def remove_resume_point(checkpoint) -> None:
-    """The outputs exist: the checkpoint and its journal would only resume a finished search."""
-    journal_path = fit_journal.path_for(checkpoint)
-    if Path(checkpoint).exists():
-        Path(checkpoint).unlink()
-        log.info("outputs written; removed checkpoint %s", checkpoint)
-    if journal_path.exists():
-        fit_journal.remove_files(journal_path)
-        log.info("outputs written; removed journal %s", journal_path)

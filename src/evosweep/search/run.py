@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 
 from evosweep.errors import ConfigError
+from evosweep.journal import remove_resume_point
 from evosweep.models import Model
+from evosweep.runtime.signals import signal_name, stop_on_signals
 from evosweep.search.outputs import write_outputs
-from evosweep.search.resume import remove_resume_point, where_kept
+from evosweep.search.resume import where_kept
 from evosweep.search.strategies import strategy_for
 from evosweep.search.strategy import SearchJob
 
@@ -64,7 +66,7 @@ def run(
     engine_cluster (e.g. the Slurm job's tasks and cpus_per_task). `checkpoint`: where the
     search keeps its resumable state: the evolutionary strategy's checkpoint, and beside it
     the journal of finished fits or evaluations ({stem}.journal); None: no resume.
-    SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with journal.Interrupted
+    SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with runtime.signals.Interrupted
     (exit status 128 + signal) once its workers are stopped; a rerun resumes."""
     strategy = strategy_for(model)
     features, labels = read_training_data(model, train_path)
@@ -102,16 +104,14 @@ def run(
 
 def _search(strategy, job: SearchJob):
     """The strategy's run; a stop by signal says where the finished work is kept."""
-    from evosweep import journal as fit_journal
-
-    with fit_journal.stop_on_signals():
+    with stop_on_signals():
         try:
             return strategy.run(job)
-        except SystemExit as stop:  # journal.Interrupted, or engine_cluster's SIGTERM exit
+        except SystemExit as stop:  # runtime's Interrupted, or engine_cluster's SIGTERM exit
             log.warning(
                 "search %s stopped by %s; finished work is kept in %s; rerun to resume",
                 job.model.name,
-                fit_journal.signal_name(stop.code),
+                signal_name(stop.code),
                 where_kept(job.checkpoint),
             )
             raise
