@@ -34,6 +34,8 @@ class Model:
     cv: int
     scoring: str
     evolution: Mapping[str, Any]
+    eta: int  # asha: a rung keeps its best 1/eta on eta times the samples
+    min_resources: int | str  # asha: samples of the first rung, or "smallest"
 
     @classmethod
     def from_config(cls, name: str, entry: Mapping[str, Any]) -> Model:

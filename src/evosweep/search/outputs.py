@@ -41,6 +41,8 @@ class SearchOutcome:
     workers: int
     extra: dict = field(default_factory=dict)
     float_format: str | None = None
+    # Seconds from the start to each cv_results row's score, where the strategy records them.
+    history: Any = None
 
 
 def jsonable(value: Any) -> Any:

@@ -86,3 +86,55 @@ def plot_clustering(best_model, best_params: dict, frame, features, out_dir: Pat
     figure.tight_layout()
     figure.savefig(out_dir / "clusters.png", dpi=dpi)
     plt.close(figure)
+
+
+def history_frame(outcome, model):
+    """A search's rows in the order their scores came: `seconds` from the start (estimated from
+    the fit and score times spread over the workers where the strategy records none) and
+    `best`, the best score so far (of the highest rung that has one, for halving and asha)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = outcome.cv_results
+    score = frame[f"mean_test_{model.refit_metric}"].to_numpy(dtype=float)
+    if outcome.history is not None:
+        seconds = np.asarray(outcome.history, dtype=float)
+    else:
+        busy = (frame["mean_fit_time"] + frame["mean_score_time"]).to_numpy() * model.cv
+        seconds = np.cumsum(busy) / max(1, outcome.workers)
+    rungs = frame["iter"].to_numpy() if "iter" in frame else np.zeros(len(frame), dtype=int)
+    order = np.argsort(seconds, kind="stable")
+    best, top_rung, best_so_far = -np.inf, -1, []
+    for rung, value in zip(rungs[order], score[order], strict=True):
+        if rung > top_rung and np.isfinite(value):
+            top_rung, best = rung, value
+        elif rung == top_rung:
+            best = np.fmax(best, value)
+        best_so_far.append(best)
+    return pd.DataFrame(
+        {"evaluation": np.arange(1, len(frame) + 1), "seconds": seconds[order], "best": best_so_far}
+    )
+
+
+def plot_history(outcome, model, path: Path, dpi: int = 110) -> None:
+    """Best score so far against evaluations (candidates, or candidates x rungs) and against
+    wall time, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = history_frame(outcome, model)
+    estimated = " (estimated)" if outcome.history is None else ""
+    figure, (by_count, by_time) = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    by_count.step(history["evaluation"], history["best"], where="post")
+    by_count.set_xlabel(
+        "evaluations (candidate x rung)" if "iter" in outcome.cv_results else "candidates"
+    )
+    by_count.set_ylabel(f"best mean CV {model.scoring} so far")
+    by_time.step(history["seconds"], history["best"], where="post", color="C1")
+    by_time.set_xlabel(f"seconds since the search started{estimated}")
+    figure.suptitle(f"{model.name}: optimisation history ({model.strategy})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)

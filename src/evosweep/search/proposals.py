@@ -82,6 +82,8 @@ class Proposer:
     def __init__(self, space: dict, sampler, seed: int, where: str = "space"):
         import optuna
 
+        # Optuna's line per finished trial would repeat our progress; our journal is the record.
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.dims = search_space.parse(space, where)
         self.distributions = {name: distribution(dim) for name, dim in self.dims.items()}
         self.size = finite_size(self.dims)

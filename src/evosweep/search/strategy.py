@@ -83,10 +83,12 @@ class SearchCVStrategy(Strategy):
         return run_search_cv(job, self.make_search(job.model, job.seed))
 
     def plot(self, job: SearchJob, outcome: SearchOutcome) -> None:
+        from evosweep.search import plots
+
         job.plot_dir.mkdir(parents=True, exist_ok=True)
+        plots.plot_history(outcome, job.model, job.plot_dir / "history.png", job.dpi)
         if job.model.is_clusterer:
             from evosweep.data import read_split
-            from evosweep.search import plots
 
             test_features = read_split(job.test_path)[0]
             plots.plot_clustering(

@@ -7,7 +7,7 @@ search is a scikit-learn `BaseSearchCV`), and one line in STRATEGIES.
 from __future__ import annotations
 
 from evosweep.errors import ConfigError
-from evosweep.search.strategies import evolutionary, grid, halving, randomized
+from evosweep.search.strategies import asha, cmaes, evolutionary, grid, halving, randomized, tpe
 from evosweep.search.strategy import SearchCVStrategy, Strategy
 
 STRATEGIES: dict[str, Strategy] = {
@@ -15,6 +15,9 @@ STRATEGIES: dict[str, Strategy] = {
     "random": randomized.Random(),
     "halving": halving.Halving(),
     "evolutionary": evolutionary.Evolutionary(),
+    "tpe": tpe.Tpe(),
+    "cmaes": cmaes.Cmaes(),
+    "asha": asha.Asha(),
 }
 
 
