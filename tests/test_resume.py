@@ -90,16 +90,18 @@ def digits(tmp_path_factory):
     return paths[0], paths[1]
 
 
-def _start(strategy: str, digits, out: Path, checkpoint: Path) -> subprocess.Popen:
+def _start(
+    strategy: str, digits, out: Path, checkpoint: Path, spec=None, workers=2
+) -> subprocess.Popen:
     train, test = digits
     args = {
         "name": strategy,
-        "spec": SPECS[strategy],
+        "spec": spec or SPECS[strategy],
         "seed": 42,
         "train_path": str(train),
         "test_path": str(test),
         "out_dir": str(out),
-        "workers": 2,
+        "workers": workers,
         "checkpoint": str(checkpoint),
         "log": str(out / "search.log"),
     }
@@ -119,8 +121,8 @@ def _start(strategy: str, digits, out: Path, checkpoint: Path) -> subprocess.Pop
     )
 
 
-def _run(strategy: str, digits, out: Path, checkpoint: Path) -> str:
-    process = _start(strategy, digits, out, checkpoint)
+def _run(strategy: str, digits, out: Path, checkpoint: Path, spec=None, workers=2) -> str:
+    process = _start(strategy, digits, out, checkpoint, spec, workers)
     log = out / "search.log"
     assert process.wait(timeout=600) == 0, log.read_text()[-4000:]
     return log.read_text()
