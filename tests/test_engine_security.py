@@ -26,7 +26,8 @@ from ipyparallel.serialize import pack_apply_message
 from joblib import Parallel, delayed
 from jupyter_client.session import Session
 
-from attacks import (
+from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
+from helpers.attacks import (
     Gate,
     Marker,
     assert_rejected,
@@ -36,7 +37,6 @@ from attacks import (
     tree,
     wait_at_gate,
 )
-from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
 
 # Bounds for waiting on events that should come much sooner; reaching one is a failure.
 EVENT_SECONDS = 30
@@ -325,7 +325,7 @@ from pathlib import Path
 
 from joblib import Parallel
 
-import attacks
+from helpers import attacks
 from evosweep.engines import engine_cluster
 
 directory = Path(sys.argv[1])
@@ -448,7 +448,7 @@ from pathlib import Path
 from joblib import Parallel
 
 sys.path.insert(0, sys.argv[2])
-import attacks
+from helpers import attacks
 from evosweep.engines import engine_cluster
 
 with engine_cluster(tasks=2) as engines:
@@ -480,7 +480,7 @@ read -r _ < release
 
 @pytest.mark.slurm
 def test_sigkill_of_the_owner_in_a_slurm_job_ends_the_srun_engines(slurm_cluster, tmp_path):
-    from slurm_cluster import ACCOUNT, PARTITION
+    from helpers.slurm_cluster import ACCOUNT, PARTITION
 
     for name in ("ready", "release"):
         os.mkfifo(tmp_path / name)

@@ -26,8 +26,12 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-import attacks
-from attacks import (
+from evosweep import rundirs
+from evosweep.evolve import scoop_launcher, scoop_secure
+from evosweep.evolve.__main__ import WARM_LINE
+from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
+from helpers import attacks
+from helpers.attacks import (
     ENV,
     HANDSHAKE_END,
     PROBLEM,
@@ -46,10 +50,7 @@ from attacks import (
     tree,
     write_run,
 )
-from evosweep import rundirs
-from evosweep.evolve import scoop_launcher, scoop_secure
-from evosweep.evolve.__main__ import WARM_LINE
-from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
+from helpers.waiting import wait_until
 
 # Bounds on waits for events that should come much sooner; reaching one fails the test.
 EVENT_SECONDS = 60
@@ -99,13 +100,14 @@ def run_processes(run: ScoopRun) -> list[psutil.Process]:
 def wait_for_listeners(run: ScoopRun) -> dict[int, list[tuple[str, int]]]:
     """Once the broker has its two sockets and every worker its direct socket."""
     wanted = {run.broker.pid: 2, run.origin.pid: 1, **{w.pid: 1 for w in run.workers_here}}
-    deadline = time.monotonic() + EVENT_SECONDS
-    while time.monotonic() < deadline:
+
+    def complete() -> dict | None:
         found = listeners(run_processes(run))
-        if all(len(found.get(pid, [])) >= count for pid, count in wanted.items()):
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"listeners never all appeared: {found}")
+        return found if all(len(found.get(p, [])) >= n for p, n in wanted.items()) else None
+
+    found = wait_until(complete, EVENT_SECONDS)
+    assert found, f"listeners never all appeared: {listeners(run_processes(run))}"
+    return found
 
 
 # -------------------------------------------------------------------------- attacker
@@ -225,10 +227,7 @@ def test_without_curve_the_same_payload_runs(tmp_path):
         frames = payload_frames(marker)
         outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, frames, deadline)
         assert outcome == "HANDSHAKE_SUCCEEDED"
-        deadline = time.monotonic() + EVENT_SECONDS
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists()
+        assert wait_until(marker.exists, EVENT_SECONDS)
     finally:
         run.stop()
 
@@ -318,9 +317,7 @@ def test_sigkill_of_the_launching_process_leaves_no_process(launcher, tmp_path):
         assert len(list(runtime.glob("run-*"))) == 1
         process.kill()
         process.wait()
-        deadline = time.monotonic() + ORPHAN_SECONDS
-        while alive(run) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not alive(run), ORPHAN_SECONDS, 0.1)
         assert alive(run) == []
     finally:
         if process.poll() is None:
@@ -373,12 +370,7 @@ def test_a_worker_on_another_node_leaves_when_the_broker_is_gone(tmp_path):
 
 
 def wait_for_listener_of(pid: int) -> bool:
-    deadline = time.monotonic() + EVENT_SECONDS
-    while time.monotonic() < deadline:
-        if listeners([psutil.Process(pid)])[pid]:
-            return True
-        time.sleep(0.05)
-    return False
+    return bool(wait_until(lambda: listeners([psutil.Process(pid)])[pid], EVENT_SECONDS))
 
 
 def test_wildcards_are_refused():
@@ -428,7 +420,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
     """A 2-node job: the launcher on the batch node is SIGKILLed mid-run (with its srun
     client, for the second case: then only the remote worker's broker watch is left to end
     it). Every process of the run, on both nodes, is gone within ORPHAN_SECONDS."""
-    import slurm_cluster
+    from helpers import slurm_cluster
 
     if not slurm_cluster.cluster_is_up():
         pytest.skip("the Slurm test cluster is not up (tests/slurm/start-cluster.sh)")
@@ -485,9 +477,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
                 if os.path.basename(process.cmdline()[0]) == "srun":
                     process.kill()
         launcher.kill()
-        deadline = time.monotonic() + ORPHAN_SECONDS
-        while processes_mentioning(str(runtime)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not processes_mentioning(str(runtime)), ORPHAN_SECONDS, 0.2)
         left = processes_mentioning(str(runtime))
         assert left == [], [p.cmdline() for p in left]
     finally:

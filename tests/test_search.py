@@ -5,11 +5,12 @@ import json
 import pandas as pd
 import pytest
 
-from engine_faults import EngineKiller, hanging_on_victim
 from evosweep import search
 from evosweep.data import prepare, write
 from evosweep.errors import ConfigError
-from workflow_runner import evosweep_error_lines, snakemake
+from helpers.configs import iris_search, svc_iris
+from helpers.engine_faults import EngineKiller, hanging_on_victim
+from helpers.workflow_runner import evosweep_error_lines, snakemake
 
 SPEC = {
     "dataset": "digits",
@@ -117,21 +118,9 @@ def test_bad_model_is_one_line_config_error(change, message):
     assert "\n" not in str(error.value)
 
 
-WORKFLOW_CONFIG = {
-    "seed": 42,
-    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
-    "search": {
-        "engines": 2,
-        "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]},
-                "cv": 3,
-            }
-        },
-    },
-}
+WORKFLOW_CONFIG = iris_search(
+    engines=2, svc_iris=svc_iris(space={"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]})
+)
 
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slurm_cluster import (
+from helpers.slurm_cluster import (
     ACCOUNT,
     NODES,
     PARTITION,

@@ -3,7 +3,7 @@
 # Layout of the test cluster: the root network namespace plays the login node (munged,
 # mariadbd, slurmdbd, slurmctld, Snakemake); compute nodes node1..nodeN each run slurmd in
 # their own network namespace (evosweep-nodeK, joined to the bridge by a veth pair) and UTS
-# namespace (hostname nodeK). tests/slurm_cluster.py mirrors these names and defaults.
+# namespace (hostname nodeK). tests/helpers/slurm_cluster.py mirrors these names and defaults.
 #
 # Several clusters can run side by side: each needs its own state directory, SLURM_CONF,
 # bridge, /24, ports, cluster name and node-name prefix (tests/slurm/wide.env is one such
