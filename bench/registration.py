@@ -42,18 +42,30 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU seconds of these processes and their children so far."""
-    processes = [psutil.Process(pid) for pid in pids]
-    processes += [child for process in list(processes) for child in process.children(True)]
-    return sum(sum(process.cpu_times()[:2]) for process in processes)
+def own_cpu(process: psutil.Process) -> float:
+    return sum(process.cpu_times()[:2])
+
+
+def start_cpu(engines, pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the engines, the controller (and the schedulers it forked) and
+    what launched the engines: this process, srun and the steps' slurmstepd on the nodes."""
+    controller = psutil.Process(engines.cluster.controller.process.pid)
+    engine_processes = [psutil.Process(pid) for pid in pids]
+    this = psutil.Process()
+    launch = {this, *this.children()} | {process.parent() for process in engine_processes}
+    launch -= {controller, *engine_processes}
+    return {
+        "engines": sum(map(own_cpu, engine_processes)),
+        "controller": sum(map(own_cpu, [controller, *controller.children(True)])),
+        "launch": sum(map(own_cpu, launch)),
+    }
 
 
 def one_start(n_engines: int, slurm: bool) -> dict:
     """One start, its wall time, its floor and its ratio to the floor; `free_ratio` is the ratio
     to the floor on the cores the machine's other users left free meanwhile."""
     machine_before = machine_cpu_seconds()
-    ours_before = cpu_seconds([os.getpid()])
+    this_before = own_cpu(psutil.Process())
     try:
         with engine_cluster(
             n_engines,
@@ -65,12 +77,12 @@ def one_start(n_engines: int, slurm: bool) -> dict:
             machine = machine_cpu_seconds() - machine_before
             seconds = engines.start_seconds
             pids = engines.engine_pids()
-            engine_cpu = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
-            ours = engine_cpu + cpu_seconds([os.getpid(), engines.cluster.controller.process.pid])
+            cpu = start_cpu(engines, pids)
     except EngineStartError as error:
         return {"registered": False, "error": str(error)}
-    floor = engine_cpu / os.cpu_count()
-    others = max(0.0, machine - (ours - ours_before))
+    cpu["launch"] -= this_before
+    floor = cpu["engines"] / os.cpu_count()
+    others = max(0.0, machine - sum(cpu.values()))
     free_cores = max(os.cpu_count() - others / seconds, 0.1)
     return {
         "registered": len(set(pids)) == n_engines,
@@ -78,7 +90,8 @@ def one_start(n_engines: int, slurm: bool) -> dict:
         "floor": round(floor, 2),
         "ratio": round(seconds / floor, 2),
         "free_cores": round(free_cores, 2),
-        "free_ratio": round(seconds * free_cores / engine_cpu, 2),
+        "free_ratio": round(seconds * free_cores / cpu["engines"], 2),
+        "cpu": {key: round(value, 1) for key, value in {**cpu, "machine": machine}.items()},
     }
 
 
