@@ -6,9 +6,11 @@ node's address, its name resolves to it, and steps on two nodes talk over the br
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,8 @@ from helpers.slurm_cluster import (
     ACCOUNT,
     NODES,
     PARTITION,
+    START_SCRIPT,
+    STOP_SCRIPT,
     USABLE_STATES,
     node_address,
     node_pids,
@@ -153,3 +157,64 @@ def test_steps_on_two_nodes_talk_over_tcp(slurm_cluster, tmp_path):
     assert by_name["server"]["NodeList"] == first
     assert by_name["client"]["NodeList"] == second
     assert sacct(job_id, fields=["State"], allocations=True) == [{"State": "COMPLETED"}]
+
+
+def _our_traces(prefix: str, tag: str) -> dict[str, list[str]]:
+    """What a cluster with node-name ``prefix`` and hosts ``tag`` leaves on the machine."""
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    hosts = open("/etc/hosts").read().splitlines()
+    return {
+        "netns": [line.split()[0] for line in netns.splitlines() if f"-{prefix}" in line],
+        "links": [line.split(": ")[1] for line in links.splitlines() if f"-{prefix}" in line],
+        "hosts": [line for line in hosts if line.endswith(tag)],
+    }
+
+
+def test_a_second_cluster_runs_beside_the_first_and_stops_clean(slurm_cluster):
+    """start-cluster.sh with another state, SLURM_CONF, bridge, /24, ports, cluster and node
+    names starts a cluster of the node count it is given while the default one runs;
+    stop-cluster.sh (given only the state) removes all of it and nothing of the other."""
+    # Under /var/lib, not tmp_path: munged (user munge) must reach it. Kept, as the default
+    # cluster's state is, so a later run starts quickly.
+    state = Path("/var/lib/evosweep-slurm-second")
+    settings = {
+        "EVOSWEEP_SLURM_STATE": str(state),
+        "EVOSWEEP_SLURM_NET": "10.77.15",
+        "EVOSWEEP_SLURM_BRIDGE": "evsw5",
+        "EVOSWEEP_SLURM_NODE_PREFIX": "tnode",
+        "EVOSWEEP_SLURM_CLUSTER": "evotest",
+        "EVOSWEEP_SLURM_PORT": "6847",
+        "SLURM_CONF": str(state / "etc" / "slurm.conf"),
+    }
+    env = {**os.environ, **settings}
+    first_hosts = _our_traces("node", "# evosweep-slurm")["hosts"]
+
+    def run(command, environment):
+        return subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=600, check=False
+        )
+
+    try:
+        started = run(["bash", str(START_SCRIPT), "4"], env)
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        hosts = run(["srun", *SLURM_ARGS, "-N4", "-n4", "hostname"], env)
+        assert sorted(hosts.stdout.split()) == [f"tnode{i}" for i in range(1, 5)], hosts.stderr
+        traces = _our_traces("tnode", "# evotest-slurm")
+        assert len(traces["netns"]) == len(traces["links"]) == len(traces["hosts"]) == 4, traces
+    finally:
+        stopped = run(
+            ["bash", str(STOP_SCRIPT)], {**os.environ, "EVOSWEEP_SLURM_STATE": str(state)}
+        )
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert _our_traces("tnode", "# evotest-slurm") == {"netns": [], "links": [], "hosts": []}
+    assert not any((state / "pids").glob("*.pid")), (
+        "stop-cluster.sh left daemons recorded in its state"
+    )
+    assert (
+        "evsw5" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    )
+    # The default cluster is untouched.
+    assert _our_traces("node", "# evosweep-slurm")["hosts"] == first_hosts
+    states = node_states()
+    assert all(states.get(node) in USABLE_STATES for node in NODES), states

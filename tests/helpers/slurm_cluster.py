@@ -31,8 +31,11 @@ STOP_SCRIPT = TESTS / "slurm" / "stop-cluster.sh"
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 STATE = Path(os.environ.get("EVOSWEEP_SLURM_STATE", "/var/lib/evosweep-slurm"))
 
-# The same names and defaults as tests/slurm/lib.sh.
-NODES = [f"node{i}" for i in range(1, int(os.environ.get("EVOSWEEP_SLURM_NODES", "3")) + 1)]
+# The same names and defaults as tests/slurm/lib.sh; another cluster beside the default one
+# (tests/slurm/wide.env) is reached with its variables, SLURM_CONF among them, exported.
+NODE_PREFIX = os.environ.get("EVOSWEEP_SLURM_NODE_PREFIX", "node")
+NODE_COUNT = int(os.environ.get("EVOSWEEP_SLURM_NODES", "3"))
+NODES = [f"{NODE_PREFIX}{i}" for i in range(1, NODE_COUNT + 1)]
 NET = os.environ.get("EVOSWEEP_SLURM_NET", "10.77.13")
 LOGIN_ADDRESS = f"{NET}.1"
 PARTITION = "debug"

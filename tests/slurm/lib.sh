@@ -4,23 +4,50 @@
 # mariadbd, slurmdbd, slurmctld, Snakemake); compute nodes node1..nodeN each run slurmd in
 # their own network namespace (evosweep-nodeK, joined to the bridge by a veth pair) and UTS
 # namespace (hostname nodeK). tests/helpers/slurm_cluster.py mirrors these names and defaults.
+#
+# Several clusters can run side by side: each needs its own state directory, SLURM_CONF,
+# bridge, /24, ports, cluster name and node-name prefix (tests/slurm/wide.env is one such
+# set). stop-cluster.sh reads them back from the state directory (instance.env), so stopping
+# needs only EVOSWEEP_SLURM_STATE.
 
 STATE=${EVOSWEEP_SLURM_STATE:-/var/lib/evosweep-slurm}
+INSTANCE_FILE=$STATE/instance.env
+if [[ ${READ_INSTANCE_FILE:-0} == 1 && -r $INSTANCE_FILE ]]; then
+    # shellcheck source=/dev/null
+    source "$INSTANCE_FILE"
+fi
 NODE_COUNT=${EVOSWEEP_SLURM_NODES:-3}
 # First three octets of a private /24 used only on our bridge: .1 is the login node,
 # .11, .12, ... are node1, node2, ...
 NET=${EVOSWEEP_SLURM_NET:-10.77.13}
-BRIDGE=evsw0
+BRIDGE=${EVOSWEEP_SLURM_BRIDGE:-evsw0}
+NODE_PREFIX=${EVOSWEEP_SLURM_NODE_PREFIX:-node}
+CLUSTER=${EVOSWEEP_SLURM_CLUSTER:-evosweep}
+# slurmctld listens on PORT (on every address of the login node), slurmd on PORT+1 (in each
+# node's namespace), slurmdbd on PORT+2.
+PORT=${EVOSWEEP_SLURM_PORT:-6817}
+# Every daemon, client and job step finds slurm.conf through SLURM_CONF (slurmdbd finds
+# slurmdbd.conf beside it).
+export SLURM_CONF=${SLURM_CONF:-/etc/slurm/slurm.conf}
+SLURMDBD_CONF=$(dirname "$SLURM_CONF")/slurmdbd.conf
 NETNS_PREFIX=evosweep-
 VETH_PREFIX=evsw-
 LOGIN_ADDR=$NET.1
-HOSTS_TAG="# evosweep-slurm"
+HOSTS_TAG="# $CLUSTER-slurm"
 PARTITION=debug
 GRACE=${EVOSWEEP_SLURM_STOP_GRACE:-20}
 
+# write_instance_file: record this cluster's settings for stop-cluster.sh.
+write_instance_file() {
+    printf '%s\n' "EVOSWEEP_SLURM_NODES=$NODE_COUNT" "EVOSWEEP_SLURM_NET=$NET" \
+        "EVOSWEEP_SLURM_BRIDGE=$BRIDGE" "EVOSWEEP_SLURM_NODE_PREFIX=$NODE_PREFIX" \
+        "EVOSWEEP_SLURM_CLUSTER=$CLUSTER" "EVOSWEEP_SLURM_PORT=$PORT" \
+        "SLURM_CONF=$SLURM_CONF" >"$INSTANCE_FILE"
+}
+
 NODES=()
-for ((i = 1; i <= NODE_COUNT; i++)); do NODES+=("node$i"); done
-node_addr() { echo "$NET.$((10 + ${1#node}))"; }
+for ((i = 1; i <= NODE_COUNT; i++)); do NODES+=("$NODE_PREFIX$i"); done
+node_addr() { echo "$NET.$((10 + ${1#"$NODE_PREFIX"}))"; }
 
 # Daemons in stop order (compute nodes first), as names of their files in $STATE/pids.
 # "slurmd" is the single-node cluster's name, kept so an old cluster is stopped too.
@@ -33,7 +60,7 @@ stop_order() {
 # What the command line of each daemon contains (guards against a reused PID).
 pattern_of() {
     case $1 in
-        slurmd-*) echo "slurmd -D -N ${1#slurmd-}" ;;
+        slurmd-*) echo "slurmd -D -N ${1#slurmd-} " ;; # the space: node1 is not node10
         mariadb) echo mariadbd ;;
         *) echo "$1" ;;
     esac
@@ -109,8 +136,8 @@ remove_hosts_lines() {
 
 # Our node namespaces and veths, of any node count ever started; exact names only, since
 # other tests create namespaces and links of their own.
-our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${NETNS_PREFIX}node[0-9]+\$" || true; }
+our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${NETNS_PREFIX}${NODE_PREFIX}[0-9]+\$" || true; }
 our_links() {
     ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' |
-        grep -E "^${VETH_PREFIX}node[0-9]+\$" || true
+        grep -E "^${VETH_PREFIX}${NODE_PREFIX}[0-9]+\$" || true
 }

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Start a multi-node Slurm test cluster on this machine, without systemd.
 #
-#   sudo tests/slurm/start-cluster.sh        # install (if needed) and start
-#   sudo tests/slurm/stop-cluster.sh         # stop exactly what this started
+#   sudo tests/slurm/start-cluster.sh [NODES]  # install (if needed) and start NODES nodes (3)
+#   sudo tests/slurm/stop-cluster.sh           # stop exactly what this started
+#
+# A second cluster beside the first, with settings of its own (tests/slurm/wide.env):
+#   sudo bash -c 'set -a; . tests/slurm/wide.env; tests/slurm/start-cluster.sh'
+#   sudo EVOSWEEP_SLURM_STATE=/var/lib/evosweep-slurm-wide tests/slurm/stop-cluster.sh
 #
 # The root network namespace is the login node: munged (private socket), mariadbd
 # (--skip-networking, unix socket, private datadir), slurmdbd and slurmctld run there, on the
@@ -21,10 +25,20 @@
 #   EVOSWEEP_SLURM_TIMEOUT  seconds to wait for each readiness check (default 60)
 #   EVOSWEEP_SLURM_CPUS     CPUs each node announces (default 4, more than the
 #                           machine has, via SlurmdParameters=config_overrides)
-#   EVOSWEEP_SLURM_NODES    number of compute nodes (default 3)
+#   EVOSWEEP_SLURM_NODES    number of compute nodes (default 3; the first argument wins)
 #   EVOSWEEP_SLURM_NET      first three octets of the bridge's private /24 (default 10.77.13)
+#   EVOSWEEP_SLURM_BRIDGE   the bridge's name (default evsw0)
+#   EVOSWEEP_SLURM_NODE_PREFIX  node names are PREFIX1..PREFIXN (default node)
+#   EVOSWEEP_SLURM_CLUSTER  ClusterName, also the tag of the /etc/hosts lines (default evosweep)
+#   EVOSWEEP_SLURM_PORT     slurmctld's port; slurmd's is +1, slurmdbd's +2 (default 6817)
+#   SLURM_CONF              where slurm.conf is written, slurmdbd.conf beside it
+#                           (default /etc/slurm/slurm.conf)
 set -euo pipefail
 
+if (($#)); then
+    [[ $1 =~ ^[0-9]+$ ]] || { echo "usage: $0 [NODES]" >&2; exit 2; }
+    export EVOSWEEP_SLURM_NODES=$1
+fi
 # shellcheck source=tests/slurm/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -35,7 +49,6 @@ MUNGE_SOCK=$MUNGE_DIR/munge.socket
 ACCOUNT=${EVOSWEEP_SLURM_ACCOUNT:-evosweep}
 TIMEOUT=${EVOSWEEP_SLURM_TIMEOUT:-60}
 NODE_CPUS=${EVOSWEEP_SLURM_CPUS:-4}
-CLUSTER=evosweep
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server iproute2 util-linux)
 T0=$(date +%s)
 
@@ -45,7 +58,7 @@ die() { printf '[start-cluster] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages, starts daemons, creates namespaces); try: sudo $0"
 ((NODE_COUNT >= 1 && NODE_COUNT <= 89)) || die "EVOSWEEP_SLURM_NODES must be 1..89"
 take_lock
-NODE_RANGE="node[1-$NODE_COUNT]"
+NODE_RANGE="$NODE_PREFIX[1-$NODE_COUNT]"
 ADDR_RANGE="$NET.[11-$((10 + NODE_COUNT))]"
 
 # ---------------------------------------------------------------- helpers
@@ -102,8 +115,8 @@ ClusterName=$CLUSTER
 SlurmctldHost=$HOST($LOGIN_ADDR)
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=6817
-SlurmdPort=6818
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
 AuthType=auth/munge
 CryptoType=crypto/munge
 # Our own munged: daemons, clients and job steps all reach it through this socket.
@@ -132,7 +145,7 @@ ReturnToService=2
 # Accounting through slurmdbd so sacct works (the Snakemake plugin needs it).
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$LOGIN_ADDR
-AccountingStoragePort=6819
+AccountingStoragePort=$((PORT + 2))
 # The munge socket slurmctld and sacctmgr use to reach slurmdbd.
 AccountingStoragePass=$MUNGE_SOCK
 AccountingStorageEnforce=associations
@@ -160,7 +173,7 @@ AuthType=auth/munge
 AuthInfo=socket=$MUNGE_SOCK
 DbdHost=localhost
 DbdAddr=$LOGIN_ADDR
-DbdPort=6819
+DbdPort=$((PORT + 2))
 SlurmUser=root
 PidFile=$STATE/run/slurmdbd.pid
 LogFile=$STATE/log/slurmdbd.log
@@ -203,7 +216,7 @@ cluster_ready() {
         sacctmgr -n -P show association where user=root account="$ACCOUNT" 2>/dev/null | grep -q .
 }
 if command -v scontrol >/dev/null 2>&1 && [[ -d $STATE/pids ]] && all_alive && network_ready &&
-    render_slurm_conf 2>/dev/null | cmp -s - /etc/slurm/slurm.conf && cluster_ready; then
+    render_slurm_conf 2>/dev/null | cmp -s - "$SLURM_CONF" && cluster_ready; then
     say "cluster already up (state $STATE, nodes ${NODES[*]}); nothing to do"
     exit 0
 fi
@@ -239,6 +252,23 @@ if ((${#missing[@]})); then
 else
     say "packages already installed"
 fi
+
+# ------------------------------------------------ beside another cluster?
+# Another cluster's settings would be taken over (its bridge, its slurm.conf) or clash (its
+# ports): refuse, naming the setting to change.
+other_bridge_addr=$(ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | awk '{print $4}' | grep -vx "$LOGIN_ADDR/24" || true)
+[[ -z $other_bridge_addr ]] ||
+    die "bridge $BRIDGE carries $other_bridge_addr (another cluster's); set EVOSWEEP_SLURM_BRIDGE and EVOSWEEP_SLURM_NET"
+if [[ -e $SLURM_CONF ]] && grep -q 'generated by evosweep' "$SLURM_CONF" &&
+    ! grep -qx "StateSaveLocation=$STATE/ctld" "$SLURM_CONF"; then
+    die "$SLURM_CONF belongs to the cluster of another state directory; set SLURM_CONF (e.g. $STATE/etc/slurm.conf)"
+fi
+port_taken() { ss -H -ltn "sport = :$1" | grep -q .; }
+if { ! alive slurmctld && port_taken "$PORT"; } || { ! alive slurmdbd && port_taken $((PORT + 2)); }; then
+    die "port $PORT or $((PORT + 2)) is in use (another cluster's slurmctld or slurmdbd?); set EVOSWEEP_SLURM_PORT"
+fi
+mkdir -p "$(dirname "$SLURM_CONF")"
+write_instance_file
 
 # ---------------------------------------------------------------- network
 # The bridge's /24 must be ours alone: refuse if another interface routes it.
@@ -278,8 +308,7 @@ mkdir -p "$STATE"/{pids,log,run,ctld,mysql}
 for node in "${NODES[@]}"; do mkdir -p "$STATE/slurmd/$node"; done
 chmod 755 "$STATE"
 
-mkdir -p /etc/slurm
-for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+for f in "$SLURM_CONF" "$SLURMDBD_CONF"; do
     if [[ -e $f ]] && ! grep -q 'generated by evosweep' "$f"; then
         cp -p "$f" "$f.before-evosweep"
         say "kept a copy of the existing $f as $f.before-evosweep"
@@ -287,9 +316,9 @@ for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
 done
 
 render_slurm_conf >"$STATE/slurm.conf.new" || fail "could not render slurm.conf"
-if ! cmp -s "$STATE/slurm.conf.new" /etc/slurm/slurm.conf; then
-    mv "$STATE/slurm.conf.new" /etc/slurm/slurm.conf
-    say "wrote /etc/slurm/slurm.conf"
+if ! cmp -s "$STATE/slurm.conf.new" "$SLURM_CONF"; then
+    mv "$STATE/slurm.conf.new" "$SLURM_CONF"
+    say "wrote $SLURM_CONF"
     # Nodes cannot be added or renamed by `scontrol reconfigure`: restart whatever runs.
     for name in $(stop_order); do
         case $name in slurmd* | slurmctld) stop_one "$name" ;; esac
@@ -300,9 +329,9 @@ fi
 
 render_slurmdbd_conf >"$STATE/slurmdbd.conf.new"
 chmod 600 "$STATE/slurmdbd.conf.new"
-if ! cmp -s "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf; then
-    mv "$STATE/slurmdbd.conf.new" /etc/slurm/slurmdbd.conf
-    say "wrote /etc/slurm/slurmdbd.conf"
+if ! cmp -s "$STATE/slurmdbd.conf.new" "$SLURMDBD_CONF"; then
+    mv "$STATE/slurmdbd.conf.new" "$SLURMDBD_CONF"
+    say "wrote $SLURMDBD_CONF"
     stop_one slurmdbd
 else
     rm -f "$STATE/slurmdbd.conf.new"
@@ -404,5 +433,5 @@ wait_for "job $jobid COMPLETED in sacct" \
     fail "smoke-test job $jobid did not complete"
 }
 
-say "cluster up in $(($(date +%s) - T0))s: cluster=$CLUSTER partition=$PARTITION account=$ACCOUNT nodes=${NODES[*]} ($ADDR_RANGE) cpus/node=$NODE_CPUS mem/node=$(sed -n "s/.*RealMemory=\\([0-9]*\\).*/\\1/p" /etc/slurm/slurm.conf)M login=$LOGIN_ADDR"
-say "state, logs and PIDs: $STATE (stop with tests/slurm/stop-cluster.sh)"
+say "cluster up in $(($(date +%s) - T0))s: cluster=$CLUSTER partition=$PARTITION account=$ACCOUNT nodes=${NODES[*]} ($ADDR_RANGE) cpus/node=$NODE_CPUS mem/node=$(sed -n "s/.*RealMemory=\\([0-9]*\\).*/\\1/p" "$SLURM_CONF")M login=$LOGIN_ADDR"
+say "state, logs and PIDs: $STATE; SLURM_CONF=$SLURM_CONF (stop with EVOSWEEP_SLURM_STATE=$STATE tests/slurm/stop-cluster.sh)"

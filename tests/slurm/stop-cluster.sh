@@ -9,6 +9,8 @@
 # so that start is quick.
 set -uo pipefail
 
+# The settings start-cluster.sh recorded for the cluster of this state directory.
+READ_INSTANCE_FILE=1
 # shellcheck source=tests/slurm/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import stat
@@ -133,9 +134,14 @@ def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
     return kept
 
 
-def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool):
+def _cluster_settings(
+    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float
+):
     """The traitlets Config, controller arguments, launcher options and bind address of a
-    cluster whose files live in `workdir`."""
+    cluster whose files live in `workdir`; neither side gives up on the other's registration
+    before `timeout` (ipyparallel: the hub drops an engine whose first heartbeat takes 30 s, an
+    engine exits when the hub takes 5 s to answer; a loaded node can be that slow)."""
+    patience = max(30, math.ceil(timeout))
     engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
     config = Config()
     # Engines (local processes or the srun step, which exports its environment to the tasks)
@@ -144,11 +150,15 @@ def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protec
     config.EngineLauncher.engine_cmd = ENGINE_CMD
     # The nanny only relays signals to single engines, which we never send; a nanny whose
     # engine and controller die together can hang in zmq's shutdown and outlive both.
-    config.EngineLauncher.engine_args = ["--IPEngine.enable_nanny=False"]
+    config.EngineLauncher.engine_args = [
+        "--IPEngine.enable_nanny=False",
+        f"--IPEngine.timeout={patience}",
+    ]
     config.LocalControllerLauncher.controller_cmd = CONTROLLER_CMD
     controller_args = [
         f"--HeartMonitor.period={HEARTBEAT_MS}",
         f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
+        f"--IPController.registration_timeout={patience}",
     ]
     if protect:
         # The keys are made by the controller and reach the client and engines through the
@@ -242,9 +252,11 @@ async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout):
 
     One event loop from the start to the wait: ipyparallel reports engines that exit through
     the loop that started them, so engines that die at start end the wait at once (an
-    EngineError) instead of after `timeout` (a TimeoutError)."""
-    await cluster.start_engines(n_engines)
+    EngineError) instead of after `timeout` (a TimeoutError). The client connects before any
+    engine starts: it counts engines from the hub's notifications, and one that registered
+    between the hub's answer to its connection and its subscription was never counted."""
     client = await cluster.connect_client()
+    await cluster.start_engines(n_engines)
     try:
         await asyncio.wrap_future(client.wait_for_engines(n_engines, timeout=timeout, block=False))
     except (TimeoutError, ipp.error.EngineError) as error:
@@ -280,7 +292,7 @@ def engine_cluster(
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
-        workdir, owner, cpus, slurm, protect
+        workdir, owner, cpus, slurm, protect, timeout
     )
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address
