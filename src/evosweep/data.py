@@ -35,6 +35,11 @@ def source_path(spec: dict) -> str | None:
     return path if kind in {"csv", "parquet"} else None
 
 
+def _shown(value) -> str:
+    """A label as the user wrote it: 0, not np.int64(0)."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -178,12 +183,12 @@ def task_of(name: str, spec: dict, frame: pd.DataFrame) -> tuple[str, str]:
         source = f"inferred: {why}"
     if task == "classification" and labels.nunique() < 2:
         raise DataError(
-            f"data error at datasets.{name}.target: a single class ({labels.iloc[0]!r}); "
+            f"data error at datasets.{name}.target: a single class ({_shown(labels.iloc[0])}); "
             f"classification needs at least 2 classes"
         )
     if task == "regression" and labels.nunique() < 2:
         raise DataError(
-            f"data error at datasets.{name}.target: the target is constant ({labels.iloc[0]!r}); "
+            f"data error at datasets.{name}.target: the target is constant ({_shown(labels.iloc[0])}); "
             f"regression needs varying values"
         )
     return task, source
@@ -208,7 +213,7 @@ def split(name: str, spec: dict, frame: pd.DataFrame, seed: int, task: str):
         counts = frame[TARGET].value_counts()
         if counts.min() < 2:
             raise DataError(
-                f"data error at datasets.{name}.stratify: class {counts.idxmin()!r} has a single "
+                f"data error at datasets.{name}.stratify: class {_shown(counts.idxmin())} has a single "
                 f"row; add rows or set stratify: false"
             )
         stratify = frame[TARGET]
