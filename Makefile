@@ -40,7 +40,7 @@ REPORT_IF_STALE = if [ ! -f results/report.html ] || \
 
 # After a `kill -9` Snakemake's lock stays; it is removed only when no Snakemake process runs
 # in this directory. Unfinished outputs are rerun (rerun-incomplete in profiles/default).
-UNLOCK_IF_STALE = $(BIN)/python -m evosweep.stalelock$(CONFIG_ARGS)
+UNLOCK_IF_STALE = $(BIN)/python -m evosweep.runtime.stalelock$(CONFIG_ARGS)
 
 run: $(STAMP)
 	@$(UNLOCK_IF_STALE)

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 from evosweep import search  # noqa: E402
 from evosweep.evolve import stage  # noqa: E402
 from evosweep.evolve.parallel import PROBE_GENOMES, ChunkedMap  # noqa: E402
+from evosweep.models import Model  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
 
 SVC = {"estimator": "sklearn.svm.SVC", "params": {"kernel": "rbf", "shrinking": False}}
@@ -224,8 +225,7 @@ def search_benchmark(results: Path, train: Path, test: Path, scratch: Path) -> d
     validate(config)
     spec = config["search"]["models"]["svc_evolutionary"]
     evolutionary = search.run(
-        "svc_evolutionary",
-        spec,
+        Model.from_config("svc_evolutionary", spec),
         config["seed"],
         train,
         test,

@@ -35,6 +35,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from evosweep import search  # noqa: E402
 from evosweep.engines import engine_cluster  # noqa: E402
 from evosweep.journal import FitJournal  # noqa: E402
+from evosweep.models import Model  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
 
 SPEC = {
@@ -65,8 +66,8 @@ def _import_estimator():
 
 def timed_fit(features, labels, n_jobs, backend_context, cpu_seconds=time.process_time):
     """(wall seconds, CPU seconds by `cpu_seconds`, mean test scores) of the grid's fit."""
-    grid = search.make_search("bench", SPEC, 42, n_jobs=n_jobs)
-    grid.verbose = 0
+    grid = search.make_search(Model.from_config("bench", SPEC), 42)
+    grid.n_jobs, grid.verbose = n_jobs, 0
     with backend_context():
         Parallel()(delayed(_import_estimator)() for _ in range(2 * n_jobs))
         cpu = cpu_seconds()
@@ -141,12 +142,17 @@ def main() -> None:
     for times in rounds:
         for name, figures in times.items():
             assert (figures["scores"] == reference).all(), f"{name} found different scores"
+    print_ratios(rounds, variants)
+
+
+def print_ratios(rounds, variants) -> None:
+    """Each variant's median time, and the ratios the goals are about."""
 
     def median(figure):
         return median_over(rounds, figure)
 
     fits = 100 * SPEC["cv"]
-    print(f"median of {args.rounds} interleaved rounds, {fits} fits each:")
+    print(f"median of {len(rounds)} interleaved rounds, {fits} fits each:")
     for name in variants:
         seconds = median(lambda times, name=name: times[name]["seconds"])
         speedup = ""

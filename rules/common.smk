@@ -10,13 +10,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from evosweep import config as evosweep_config
 from evosweep import data as evosweep_data
 from evosweep.errors import EvosweepError
+from evosweep.search.strategies import engine_strategies, search_cv_strategies
 
 
 def _check_config():
     """Validate and fill defaults; stop with one clear line on bad config or data."""
     # Checks that read user files or import estimators, run once per change of config or files.
     from evosweep.evolve.stage import check_config as check_evolution
-    from evosweep.models import check_models
+    from evosweep.scaling import check_config as check_scaling
+    from evosweep.search import check_config as check_search
 
     def check_data(cfg):
         evosweep_data.preflight(cfg["datasets"], cfg["seed"])
@@ -27,7 +29,9 @@ def _check_config():
 
     try:
         evosweep_config.checked(
-            config, [check_data, check_models, check_evolution], user_files
+            config,
+            [check_data, check_search, check_evolution, check_scaling],
+            user_files,
         )
     except EvosweepError as error:
         sys.exit(
@@ -117,7 +121,7 @@ SCALING_MODEL = _first(
     sorted(
         name
         for name, spec in config["search"]["models"].items()
-        if spec["strategy"] != "evolutionary"
+        if spec["strategy"] in search_cv_strategies()
     ),
     config["report"]["scaling_model"],
 )

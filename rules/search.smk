@@ -76,7 +76,7 @@ use rule search as search_evolutionary with:
             subcategory="{model}",
         ),
     wildcard_constraints:
-        model=name_constraint(EVOLUTIONARY_MODELS),
+        model=name_constraint(SCOOP_MODELS),
     conda:
         "../envs/evolve.yaml"
     params:

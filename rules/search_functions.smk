@@ -1,14 +1,14 @@
 # Search stage: model lists and input functions (kept apart from the rules, as --lint asks).
 
 SEARCH_MODELS = sorted(config["search"]["models"])
-# The evolutionary strategy runs on SCOOP workers (rule search_evolutionary), the others on
-# ipyparallel engines (rule search).
-EVOLUTIONARY_MODELS = [
+# Searches run on ipyparallel engines (rule search) or, as the evolutionary strategy's, on
+# SCOOP workers (rule search_evolutionary).
+ENGINE_MODELS = [
     name
     for name in SEARCH_MODELS
-    if config["search"]["models"][name]["strategy"] == "evolutionary"
+    if config["search"]["models"][name]["strategy"] in engine_strategies()
 ]
-ENGINE_MODELS = [name for name in SEARCH_MODELS if name not in EVOLUTIONARY_MODELS]
+SCOOP_MODELS = [name for name in SEARCH_MODELS if name not in ENGINE_MODELS]
 SEARCH_FILES = [
     "cv_results.csv",
     "best_params.json",
@@ -33,5 +33,5 @@ def search_outputs():
     per_model = expand(
         "results/search/{model}/{file}", model=SEARCH_MODELS, file=SEARCH_FILES
     )
-    logbooks = expand("results/search/{model}/logbook.csv", model=EVOLUTIONARY_MODELS)
+    logbooks = expand("results/search/{model}/logbook.csv", model=SCOOP_MODELS)
     return ["results/leaderboard.csv"] + per_model + logbooks

@@ -1,7 +1,8 @@
 """Snakemake adapter for rule scaling_evolve (logic in evosweep.scaling)."""
 
-from evosweep.lifeline import follow_snakemake
+from evosweep.evolve.stage import scoring_model
 from evosweep.logs import rule_logger
+from evosweep.runtime.snakemake import follow_snakemake
 from evosweep.scaling import time_evolution, write_timings
 
 with rule_logger(snakemake.log[0]):
@@ -12,7 +13,7 @@ with rule_logger(snakemake.log[0]):
         snakemake.params.seed,
         snakemake.params.counts,
         snakemake.params.repeats,
-        model=snakemake.params.model,
+        model=scoring_model(snakemake.params.spec, snakemake.params.model),
         best_params_path=snakemake.input.get("best_params"),
         train=snakemake.input.get("train"),
     )

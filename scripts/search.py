@@ -3,18 +3,20 @@
 from pathlib import Path
 
 from evosweep.allocation import worker_count
-from evosweep.lifeline import follow_snakemake
 from evosweep.logs import rule_logger
+from evosweep.models import Model
+from evosweep.runtime.snakemake import follow_snakemake
 from evosweep.search import run
 
 with rule_logger(snakemake.log[0]) as log:
     follow_snakemake()
-    name, spec = snakemake.wildcards.model, snakemake.params.spec
+    model = Model.from_config(snakemake.wildcards.model, snakemake.params.spec)
     tasks = snakemake.resources.get("tasks")
-    log.info("search %s: %s %s over %s", name, spec["strategy"], spec["estimator"], spec["space"])
+    log.info(
+        "search %s: %s %s over %s", model.name, model.strategy, model.estimator, dict(model.space)
+    )
     run(
-        name,
-        spec,
+        model,
         snakemake.params.seed,
         snakemake.input.train,
         snakemake.input.test,

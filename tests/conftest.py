@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright launches Debian's chromium (installed here if missing), never a download."""
-    from report_browser import launch_options
+    from helpers.report_browser import launch_options
 
     return launch_options(browser_type_launch_args)
 
@@ -33,7 +33,7 @@ def slurm_cluster():
     Started here if it is down and we are root with apt-get; otherwise the test
     is skipped -- except in CI (CI=true), where a missing cluster is a failure.
     """
-    from slurm_cluster import NODES, ensure_cluster
+    from helpers.slurm_cluster import NODES, ensure_cluster
 
     ok, reason = ensure_cluster()
     if not ok:

@@ -1,4 +1,4 @@
-"""The Playwright report checker (tests/report_browser.py) on small pages and a tiny report."""
+"""The Playwright report checker (tests/helpers/report_browser.py) on small pages and a tiny report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from report_browser import figures_shown, inspect_page
+from helpers.report_browser import figures_shown, inspect_page
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 

@@ -7,7 +7,7 @@ import yaml
 
 from evosweep.config import SCHEMA_PATH, validate
 from evosweep.errors import ConfigError
-from workflow_runner import REPO
+from helpers.workflow_runner import REPO
 
 MINIMAL = {"datasets": {"iris": {"source": "sklearn:iris"}}}
 

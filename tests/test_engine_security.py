@@ -26,7 +26,10 @@ from ipyparallel.serialize import pack_apply_message
 from joblib import Parallel, delayed
 from jupyter_client.session import Session
 
-from attacks import (
+from evosweep.engines import engine_cluster
+from evosweep.runtime.addresses import LOOPBACK
+from evosweep.runtime.rundirs import OWNER_FILE
+from helpers.attacks import (
     Gate,
     Marker,
     assert_rejected,
@@ -36,7 +39,6 @@ from attacks import (
     tree,
     wait_at_gate,
 )
-from evosweep.engines import LOOPBACK, OWNER_FILE, engine_cluster
 
 # Bounds for waiting on events that should come much sooner; reaching one is a failure.
 EVENT_SECONDS = 30
@@ -286,7 +288,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     """The Slurm code path (srun launcher, cluster address) with a stand-in srun that starts
     the step's tasks on this host, and the veth address as the job's cluster address: only
     the controller's engine-facing ports are on it, CURVE-protected; the rest on loopback."""
-    from evosweep import allocation
+    from evosweep.runtime import addresses
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -297,7 +299,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     work_dir = tmp_path / "work"
     work_dir.mkdir()
     with _network_namespace() as (namespace, address):
-        monkeypatch.setattr(allocation, "cluster_address", lambda: address)
+        monkeypatch.setattr(addresses, "cluster_address", lambda: address)
         with engine_cluster(2, slurm=True) as engines:
             pids = engines.engine_pids()
             with _busy(engines, work_dir):
@@ -325,7 +327,7 @@ from pathlib import Path
 
 from joblib import Parallel
 
-import attacks
+from helpers import attacks
 from evosweep.engines import engine_cluster
 
 directory = Path(sys.argv[1])
@@ -448,7 +450,7 @@ from pathlib import Path
 from joblib import Parallel
 
 sys.path.insert(0, sys.argv[2])
-import attacks
+from helpers import attacks
 from evosweep.engines import engine_cluster
 
 with engine_cluster(tasks=2) as engines:
@@ -480,7 +482,7 @@ read -r _ < release
 
 @pytest.mark.slurm
 def test_sigkill_of_the_owner_in_a_slurm_job_ends_the_srun_engines(slurm_cluster, tmp_path):
-    from slurm_cluster import ACCOUNT, PARTITION
+    from helpers.slurm_cluster import ACCOUNT, PARTITION
 
     for name in ("ready", "release"):
         os.mkfifo(tmp_path / name)

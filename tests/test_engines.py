@@ -12,8 +12,8 @@ import pytest
 from ipyparallel.error import RemoteError
 from joblib import Parallel, delayed
 
-from engine_faults import EngineKiller, hang_if_victim
 from evosweep.engines import ENGINE_CMD, engine_cluster
+from helpers.engine_faults import EngineKiller, hang_if_victim
 
 # Engines cannot import this test module: ship its functions by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

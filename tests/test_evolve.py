@@ -9,13 +9,11 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from evolve_results import comparable
 from evosweep.config import validate
 from evosweep.errors import ConfigError
 from evosweep.evolve import checkpoint, launch, stage
@@ -23,7 +21,10 @@ from evosweep.evolve.cache import FitnessCache
 from evosweep.evolve.parallel import ChunkedMap, ScoopNotRunning, plan_chunks
 from evosweep.evolve.spec import build_run
 from evosweep.logs import rule_logger
-from workflow_runner import evosweep_error_lines, snakemake
+from evosweep.models import Model
+from helpers.evolve_results import comparable
+from helpers.waiting import wait_until
+from helpers.workflow_runner import evosweep_error_lines, snakemake
 
 MODEL = {
     "dataset": "small",
@@ -83,7 +84,7 @@ def run_fs(small_data, out: Path, workers: int, spec=FEATURE_SELECTION, seed=42,
             workers,
             out,
             out / "ck" / "fs.pkl",
-            model=MODEL,
+            model=Model.from_config("svc", MODEL),
             best_params_path=small_data / "best_params.json",
             train=small_data / "train.parquet",
             dpi=50,
@@ -165,7 +166,7 @@ def _spec_for(small_data, out: Path, workers: int) -> Path:
         42,
         workers,
         out / "ck" / "fs.pkl",
-        model=MODEL,
+        model=Model.from_config("svc", MODEL),
         best_params=stage.load_best_params(small_data / "best_params.json"),
         train=small_data / "train.parquet",
     )
@@ -182,12 +183,13 @@ def uninterrupted_long_run(small_data, tmp_path_factory):
 
 
 def _wait_for_checkpoint(saved: Path, process: subprocess.Popen, generation: int = 2) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if saved.exists() and pickle.loads(saved.read_bytes())["generation"] >= generation:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the run ended (or stalled) before it could be killed")
+    def reached() -> bool:
+        return saved.exists() and pickle.loads(saved.read_bytes())["generation"] >= generation
+
+    wait_until(lambda: process.poll() is not None or reached(), 60)
+    assert process.poll() is None and reached(), (
+        "the run ended (or stalled) before it could be killed"
+    )
 
 
 def _kill_scoop_run_with_sigkill(small_data, tmp_path) -> None:
@@ -209,10 +211,10 @@ def _terminate_rule_with_sigterm(small_data, tmp_path) -> None:
     """Like a Slurm time limit: SIGTERM to the rule's process, which must end SCOOP's tree."""
     code = (
         "from pathlib import Path; from evosweep.evolve import stage\n"
-        "from evosweep.logs import rule_logger\n"
+        "from evosweep.logs import rule_logger; from evosweep.models import Model\n"
         f"with rule_logger({str(tmp_path / 'term.log')!r}):\n"
         f"    stage.run_problem('fs', {LONG_RUN!r}, 42, 2, Path({str(tmp_path)!r}), "
-        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), model={MODEL!r}, "
+        f"Path({str(tmp_path / 'ck' / 'fs.pkl')!r}), model=Model.from_config('svc', {MODEL!r}), "
         f"best_params_path={str(small_data / 'best_params.json')!r}, "
         f"train={str(small_data / 'train.parquet')!r}, dpi=50)\n"
     )
@@ -232,19 +234,20 @@ def _terminate_rule_with_sigterm(small_data, tmp_path) -> None:
 
 def _live_processes_in_group(pgid: int, wait: float = 10.0) -> list[int]:
     """Processes of process group `pgid` that are not zombies (SIGKILL lands asynchronously)."""
-    deadline = time.monotonic() + wait
-    while True:
-        live = []
+
+    def live() -> list[int]:
+        pids = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[2]) == pgid and fields[0] != "Z":
-                live.append(int(stat.parent.name))
-        if not live or time.monotonic() > deadline:
-            return live
-        time.sleep(0.2)
+                pids.append(int(stat.parent.name))
+        return pids
+
+    wait_until(lambda: not live(), wait, 0.2)
+    return live()
 
 
 @pytest.mark.parametrize("kill", [_kill_scoop_run_with_sigkill, _terminate_rule_with_sigterm])

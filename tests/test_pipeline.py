@@ -4,15 +4,14 @@ guarantee that each kind of edit reruns exactly the jobs it made stale."""
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
 
-from report_browser import figures_shown
-from workflow_runner import REPO, nothing_to_do, planned_jobs, snakemake
+from helpers.configs import iris_features, rastrigin, svc_iris
+from helpers.report_browser import figures_shown
+from helpers.workflow_runner import copy_workflow, nothing_to_do, planned_jobs, snakemake
 
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "src", "report", "envs", "profiles"]
 SMALL = {
     "seed": 3,
     "datasets": {
@@ -23,12 +22,7 @@ SMALL = {
     "search": {
         "engines": 2,
         "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
-                "cv": 3,
-            },
+            "svc_iris": svc_iris(),
             "forest_wine": {
                 "dataset": "wine",
                 "estimator": "sklearn.ensemble.RandomForestClassifier",
@@ -46,33 +40,16 @@ SMALL = {
                 "cv": 2,
                 "scoring": "silhouette",
             },
-            "svc_evo": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "strategy": "evolutionary",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
-                "cv": 3,
-                "evolution": {"population": 6, "generations": 2},
-            },
+            "svc_evo": svc_iris(
+                strategy="evolutionary", evolution={"population": 6, "generations": 2}
+            ),
         },
     },
     "evolve": {
         "workers": 2,
         "problems": {
-            "rastrigin": {
-                "algorithm": "cma-es",
-                "objective": "rastrigin",
-                "dimensions": 5,
-                "lambda": 10,
-                "generations": 5,
-            },
-            "iris_features": {
-                "algorithm": "nsga2",
-                "objective": "feature_selection",
-                "model": "svc_iris",
-                "population": 8,
-                "generations": 2,
-            },
+            "rastrigin": rastrigin(),
+            "iris_features": iris_features(),
         },
     },
     "report": {"scaling": [1, 2], "scaling_model": "svc_iris", "scaling_problem": "rastrigin"},
@@ -85,17 +62,7 @@ SCALING_EVOLVE = {"scaling_evolve", "scaling_table"}
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
     """A private copy of the workflow (so a test may edit a script), run once to completion."""
-    root = tmp_path_factory.mktemp("pipeline")
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, root / part)
-    # The schema but not config/config.yaml: Snakemake merges --configfile into the Snakefile's
-    # `configfile:` when that file exists, and the test config must stand alone.
-    (root / "config").mkdir()
-    shutil.copy(REPO / "config" / "schema.yaml", root / "config" / "schema.yaml")
+    root = copy_workflow(tmp_path_factory.mktemp("pipeline"))
     run(root, SMALL)
     return root
 

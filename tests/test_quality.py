@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow_runner import REPO
+from helpers.workflow_runner import REPO
 
 BIN = Path(sys.executable).parent
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from evosweep import stalelock
-from workflow_runner import REPO, SNAKEMAKE, nothing_to_do, write_config
+from evosweep.runtime import stalelock
+from evosweep.runtime.snakemake import is_snakemake
+from helpers.waiting import wait_until
+from helpers.workflow_runner import REPO, SNAKEMAKE, copy_workflow, nothing_to_do, write_config
 
 BIG_ROWS = 1_000_000
 CONFIG = {
@@ -58,12 +58,14 @@ def _run(command: list[str], workdir: Path) -> subprocess.CompletedProcess:
 def _kill_group_when_in_flight(process: subprocess.Popen, workdir: Path) -> None:
     """SIGKILL the whole process group once the big split has logged its first line."""
     log = workdir / "logs" / "data" / "big.log"
-    deadline = time.monotonic() + 600  # only a guard against a hang
-    while IN_FLIGHT_LINE not in (log.read_text() if log.exists() else ""):
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = (workdir / "killed.out").read_text()
-            raise AssertionError(f"the run ended before the job started:\n{output[-4000:]}")
-        time.sleep(0.02)
+
+    def in_flight() -> bool:
+        return IN_FLIGHT_LINE in (log.read_text() if log.exists() else "")
+
+    wait_until(lambda: in_flight() or process.poll() is not None, 600, 0.02)  # 600: a hang guard
+    if not in_flight():
+        output = (workdir / "killed.out").read_text()
+        raise AssertionError(f"the run ended before the job started:\n{output[-4000:]}")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     # The kill caught the job in flight, and left the state a power loss would.
@@ -112,24 +114,13 @@ def test_plain_snakemake_after_kill_needs_only_unlock(tmp_path):
     assert nothing_to_do(again), again.stdout + again.stderr
 
 
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "src", "report", "envs", "profiles", "Makefile"]
-
-
 @pytest.fixture
 def workflow_copy(tmp_path):
     """The workflow and Makefile in a scratch directory sharing the repository's .venv."""
     venv = REPO / ".venv"
     if not (venv / ".installed").exists():
         pytest.skip("needs the repository's .venv (make .venv/.installed)")
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, tmp_path / part)
-    # Only the schema: the test config must stand alone (see tests/test_pipeline.py).
-    (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "schema.yaml", tmp_path / "config" / "schema.yaml")
+    copy_workflow(tmp_path, with_makefile=True)
     (tmp_path / ".venv").symlink_to(venv)
     return tmp_path
 
@@ -192,10 +183,10 @@ def test_a_live_snakemake_keeps_its_lock(tmp_path):
         (["snakemake", "-n"], True),
         (["/usr/bin/python3", "-m", "snakemake", "--target-jobs", "a"], True),
         (["/x/.venv/bin/python3", "/w/.snakemake/scripts/tmpab12.evolve.py"], True),
-        (["/x/.venv/bin/python3", "-m", "evosweep.stalelock"], False),
+        (["/x/.venv/bin/python3", "-m", "evosweep.runtime.stalelock"], False),
         (["make", "run"], False),
         (["vim", "Snakefile"], False),
     ],
 )
 def test_what_counts_as_snakemake(cmdline, expected):
-    assert stalelock._is_snakemake(cmdline) is expected
+    assert is_snakemake(cmdline) is expected

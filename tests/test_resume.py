@@ -20,7 +20,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
@@ -29,12 +28,13 @@ import pytest
 
 from evosweep import journal, search
 from evosweep.data import prepare, write
+from helpers.waiting import wait_until
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
 SVC = {
     "dataset": "digits",
-    "estimator": "slow_fits.SlowSVC",
+    "estimator": "helpers.slow_fits.SlowSVC",
     "params": {"kernel": "rbf"},
     "cv": 3,
     "scoring": "accuracy",
@@ -71,10 +71,11 @@ RUN = """
 import json, sys
 from evosweep import search
 from evosweep.logs import rule_logger
+from evosweep.models import Model
 
 args = json.loads(sys.argv[1])
 with rule_logger(args.pop("log")):
-    search.run(**args)
+    search.run(Model.from_config(args.pop("name"), args.pop("spec")), **args)
 """
 
 
@@ -178,25 +179,24 @@ def process_tree(pid: int) -> list[int]:
 
 def live(pids: list[int], wait: float = 30.0) -> list[int]:
     """Those of `pids` still running (not zombies) after up to `wait` s for them to end."""
-    deadline = time.monotonic() + wait
-    while True:
+
+    def running() -> list[int]:
         table = _processes()
-        running = [pid for pid in pids if pid in table and table[pid][1] != "Z"]
-        if not running or time.monotonic() > deadline:
-            return running
-        time.sleep(0.1)
+        return [pid for pid in pids if pid in table and table[pid][1] != "Z"]
+
+    wait_until(lambda: not running(), wait, 0.1)
+    return running()
 
 
 def _stop_at(process: subprocess.Popen, rows: int, path: Path, out: Path, how: str) -> list[int]:
     """Once the journal `path` holds `rows` rows, stop the run: SIGKILL to every process of it
     at once (a node failure), or SIGTERM/SIGUSR1 to the search process alone (a time limit,
     a cancel; it must end the rest). Returns the processes the run had."""
-    deadline = time.monotonic() + 600  # only a guard against a hang
-    while journal_rows(path) < rows:
-        if process.poll() is not None or time.monotonic() > deadline:
-            log = (out / "search.log").read_text() if (out / "search.log").exists() else ""
-            raise AssertionError(f"the search ended before it could be stopped:\n{log[-4000:]}")
-        time.sleep(0.02)
+    # 600: only a guard against a hang
+    wait_until(lambda: journal_rows(path) >= rows or process.poll() is not None, 600, 0.02)
+    if journal_rows(path) < rows:
+        log = (out / "search.log").read_text() if (out / "search.log").exists() else ""
+        raise AssertionError(f"the search ended before it could be stopped:\n{log[-4000:]}")
     tree = process_tree(process.pid)
     if how == "SIGKILL":
         # Leaves first: no process outlives its parent long enough to act on its death.

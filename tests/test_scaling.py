@@ -6,6 +6,7 @@ import json
 import pytest
 
 from evosweep import scaling
+from evosweep.models import Model
 
 
 def _point(stage, workers, walls, startups=(1.0, 1.5, 2.0)):
@@ -61,7 +62,9 @@ def test_a_search_point_times_the_fits_and_the_engines_start_apart(tmp_path):
         "cv": 2,
         "scoring": "accuracy",
     }
-    points = scaling.time_search("svc", spec, 42, paths[0], [2, 1], repeats=2, slurm=False)
+    points = scaling.time_search(
+        Model.from_config("svc", spec), 42, paths[0], [2, 1], repeats=2, slurm=False
+    )
     assert [point["workers"] for point in points] == [1, 2]
     for point in points:
         assert point["evaluations"] == 6

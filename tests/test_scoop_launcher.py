@@ -3,7 +3,7 @@ was given, CURVE on every port (a crafted pickle executes nothing, from this nam
 another one), no process left after the launcher is SIGKILLed, and the result of a serial run.
 
 A run is held mid-way without a clock: its stderr pipe is shrunk to one page and the test stops
-reading after the first progress line, so the origin blocks on its next line (its zmq I/O
+taking its lines after the first progress line, so the origin blocks on its next line (its zmq I/O
 thread keeps answering handshakes) until the test reads again.
 """
 
@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,8 +27,13 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-import attacks
-from attacks import (
+from evosweep.evolve import scoop_launcher, scoop_secure
+from evosweep.evolve.__main__ import WARM_LINE
+from evosweep.evolve.scoop_launcher import ScoopLaunchError, ScoopRun
+from evosweep.runtime import rundirs
+from evosweep.runtime.addresses import LOOPBACK
+from helpers import attacks
+from helpers.attacks import (
     ENV,
     HANDSHAKE_END,
     PROBLEM,
@@ -46,10 +52,7 @@ from attacks import (
     tree,
     write_run,
 )
-from evosweep import rundirs
-from evosweep.evolve import scoop_launcher, scoop_secure
-from evosweep.evolve.__main__ import WARM_LINE
-from evosweep.evolve.scoop_launcher import RunDir, ScoopLaunchError, ScoopRun
+from helpers.waiting import wait_until
 
 # Bounds on waits for events that should come much sooner; reaching one fails the test.
 EVENT_SECONDS = 60
@@ -74,7 +77,7 @@ def held_run(tmp_path: Path, **options) -> tuple[ScoopRun, object, Path]:
     program, result = write_run(tmp_path / "run")
     run = ScoopRun(program, 2, env=ENV, runtime_root=tmp_path / "runtime", **options)
     run.start()
-    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, PIPE_PAGE)
+    shrink_stderr_pipe(run.origin.pid)
     lines = run.lines()
     seen = []
     for line in lines:
@@ -84,6 +87,12 @@ def held_run(tmp_path: Path, **options) -> tuple[ScoopRun, object, Path]:
     else:
         raise AssertionError("the run ended before its first generation:\n" + "\n".join(seen))
     return run, lines, result
+
+
+def shrink_stderr_pipe(pid: int) -> None:
+    """The stderr pipe that `pid` shares with every process of its run, down to one page."""
+    with open(f"/proc/{pid}/fd/2", "wb") as stderr:
+        fcntl.fcntl(stderr, fcntl.F_SETPIPE_SZ, PIPE_PAGE)
 
 
 def finish(run: ScoopRun, lines) -> list[str]:
@@ -99,13 +108,14 @@ def run_processes(run: ScoopRun) -> list[psutil.Process]:
 def wait_for_listeners(run: ScoopRun) -> dict[int, list[tuple[str, int]]]:
     """Once the broker has its two sockets and every worker its direct socket."""
     wanted = {run.broker.pid: 2, run.origin.pid: 1, **{w.pid: 1 for w in run.workers_here}}
-    deadline = time.monotonic() + EVENT_SECONDS
-    while time.monotonic() < deadline:
+
+    def complete() -> dict | None:
         found = listeners(run_processes(run))
-        if all(len(found.get(pid, [])) >= count for pid, count in wanted.items()):
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"listeners never all appeared: {found}")
+        return found if all(len(found.get(p, [])) >= n for p, n in wanted.items()) else None
+
+    found = wait_until(complete, EVENT_SECONDS)
+    assert found, f"listeners never all appeared: {listeners(run_processes(run))}"
+    return found
 
 
 # -------------------------------------------------------------------------- attacker
@@ -134,6 +144,20 @@ def test_run_equals_a_serial_run_and_leaves_nothing(tmp_path, serial_result):
     assert pickle.loads(result.read_bytes()).worker_tasks == PROBLEM["generations"] * 4
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
     assert list((tmp_path / "runtime").iterdir()) == []  # the run's key directory is gone
+
+
+def test_a_run_is_supervised_without_anyone_reading_its_lines(tmp_path, serial_result):
+    """With `on_line`, nobody iterates lines(): the run's threads still tell the origin that the
+    workers are ready, end the run once the origin is done, and hand on every line."""
+    program, result = write_run(tmp_path / "run")
+    seen = []
+    runtime = tmp_path / "runtime"
+    with ScoopRun(program, 2, env=ENV, runtime_root=runtime, on_line=seen.append) as run:
+        assert run.wait() == 0, "\n".join(seen)
+    assert sum("all 2 SCOOP workers ready" in line for line in seen) == 1, seen
+    assert any(line.startswith("generation ") for line in seen)
+    assert comparable(result) == serial_result
+    assert list(runtime.iterdir()) == []
 
 
 def test_the_origin_starts_its_generations_once_every_worker_is_warm(tmp_path):
@@ -181,7 +205,7 @@ def test_listeners_are_narrow_and_refuse_peers_without_the_key(
     """The run binds loopback (a laptop) or the veth's root-side address (standing in for the
     batch node's cluster address). From where the ports are reachable, every handshake without
     the run's key fails and the payload never runs; from elsewhere nothing answers."""
-    address = scoop_launcher.LOOPBACK if bound == "loopback" else ROOT_ADDRESS
+    address = LOOPBACK if bound == "loopback" else ROOT_ADDRESS
     marker = tmp_path / "marker"
     run, lines, result = held_run(tmp_path, address=address)
     try:
@@ -190,7 +214,7 @@ def test_listeners_are_narrow_and_refuse_peers_without_the_key(
         assert bound_to == {address}, found  # one address, never a wildcard
         ports = sorted(port for ports in found.values() for _, port in ports)
 
-        keys = run.run_dir.path
+        keys = run.run_dir
         assert keys.stat().st_mode & 0o777 == 0o700
         for name in (scoop_secure.PUBLIC_KEY, scoop_secure.SECRET_KEY):
             assert (keys / name).stat().st_mode & 0o777 == 0o600
@@ -204,7 +228,7 @@ def test_listeners_are_narrow_and_refuse_peers_without_the_key(
             unreachable = attack_from(netns, [(ROOT_ADDRESS, p) for p in ports], marker, public)
         else:
             assert_rejected(attack_from(netns, [(address, p) for p in ports], marker, public))
-            unreachable = attack([(scoop_launcher.LOOPBACK, p) for p in ports], marker, public)
+            unreachable = attack([(LOOPBACK, p) for p in ports], marker, public)
         assert all(result == {"tcp": "refused"} for result in unreachable.values()), unreachable
 
         assert all(process.poll() is None for process in run.processes)
@@ -225,10 +249,7 @@ def test_without_curve_the_same_payload_runs(tmp_path):
         frames = payload_frames(marker)
         outcome = handshake(run.address, run.ports[0], zmq.DEALER, None, frames, deadline)
         assert outcome == "HANDSHAKE_SUCCEEDED"
-        deadline = time.monotonic() + EVENT_SECONDS
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists()
+        assert wait_until(marker.exists, EVENT_SECONDS)
     finally:
         run.stop()
 
@@ -241,7 +262,7 @@ def test_a_key_holder_is_admitted(tmp_path):
         context = zmq.Context.instance()
         dealer = context.socket(zmq.DEALER)
         dealer.linger = 0
-        public, secret = zmq.auth.load_certificate(run.run_dir.path / scoop_secure.SECRET_KEY)
+        public, secret = zmq.auth.load_certificate(run.run_dir / scoop_secure.SECRET_KEY)
         dealer.curve_publickey, dealer.curve_secretkey, dealer.curve_serverkey = (
             public,
             secret,
@@ -318,9 +339,7 @@ def test_sigkill_of_the_launching_process_leaves_no_process(launcher, tmp_path):
         assert len(list(runtime.glob("run-*"))) == 1
         process.kill()
         process.wait()
-        deadline = time.monotonic() + ORPHAN_SECONDS
-        while alive(run) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not alive(run), ORPHAN_SECONDS, 0.1)
         assert alive(run) == []
     finally:
         if process.poll() is None:
@@ -329,8 +348,8 @@ def test_sigkill_of_the_launching_process_leaves_no_process(launcher, tmp_path):
     if launcher == "in-process":
         # Nobody was left to remove the key directory: the next run removes it.
         (stale,) = runtime.glob("run-*")
-        assert RunDir.is_stale(stale)
-        RunDir.create(runtime).remove()
+        assert rundirs.is_stale(stale)
+        shutil.rmtree(rundirs.create(runtime, scoop_launcher.RUN_PREFIX))
     assert list(runtime.glob("run-*")) == []
 
 
@@ -373,12 +392,7 @@ def test_a_worker_on_another_node_leaves_when_the_broker_is_gone(tmp_path):
 
 
 def wait_for_listener_of(pid: int) -> bool:
-    deadline = time.monotonic() + EVENT_SECONDS
-    while time.monotonic() < deadline:
-        if listeners([psutil.Process(pid)])[pid]:
-            return True
-        time.sleep(0.05)
-    return False
+    return bool(wait_until(lambda: listeners([psutil.Process(pid)])[pid], EVENT_SECONDS))
 
 
 def test_wildcards_are_refused():
@@ -395,9 +409,9 @@ def test_wildcards_are_refused():
 def test_stale_run_directories_are_recognised(tmp_path):
     """A directory whose owner process is gone (or is another process under a reused PID) is
     stale; one whose owner lives is not."""
-    mine = RunDir.create(tmp_path)
-    record = json.loads((mine.path / rundirs.OWNER_FILE).read_text())
-    assert record["pid"] == os.getpid() and not RunDir.is_stale(mine.path)
+    mine = rundirs.create(tmp_path, scoop_launcher.RUN_PREFIX)
+    record = json.loads((mine / rundirs.OWNER_FILE).read_text())
+    assert record["pid"] == os.getpid() and not rundirs.is_stale(mine)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     for pid, start in ((gone.pid, record["start"]), (os.getpid(), record["start"] + 1)):
@@ -405,10 +419,10 @@ def test_stale_run_directories_are_recognised(tmp_path):
         other.mkdir(mode=0o700)
         owner = {"host": socket.gethostname(), "pid": pid, "start": start, "job": None}
         (other / rundirs.OWNER_FILE).write_text(json.dumps(owner))
-        assert RunDir.is_stale(other)
-    removed = RunDir.remove_stale(tmp_path)
-    assert len(removed) == 2 and mine.path.exists()
-    mine.remove()
+        assert rundirs.is_stale(other)
+    removed = rundirs.remove_stale(tmp_path, scoop_launcher.RUN_PREFIX)
+    assert len(removed) == 2 and mine.exists()
+    shutil.rmtree(mine)
 
 
 # ------------------------------------------------------------------- Slurm (multi-node)
@@ -428,7 +442,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
     """A 2-node job: the launcher on the batch node is SIGKILLed mid-run (with its srun
     client, for the second case: then only the remote worker's broker watch is left to end
     it). Every process of the run, on both nodes, is gone within ORPHAN_SECONDS."""
-    import slurm_cluster
+    from helpers import slurm_cluster
 
     if not slurm_cluster.cluster_is_up():
         pytest.skip("the Slurm test cluster is not up (tests/slurm/start-cluster.sh)")
@@ -485,9 +499,7 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
                 if os.path.basename(process.cmdline()[0]) == "srun":
                     process.kill()
         launcher.kill()
-        deadline = time.monotonic() + ORPHAN_SECONDS
-        while processes_mentioning(str(runtime)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not processes_mentioning(str(runtime)), ORPHAN_SECONDS, 0.2)
         left = processes_mentioning(str(runtime))
         assert left == [], [p.cmdline() for p in left]
     finally:

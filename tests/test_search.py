@@ -5,11 +5,13 @@ import json
 import pandas as pd
 import pytest
 
-from engine_faults import EngineKiller, hanging_on_victim
 from evosweep import search
 from evosweep.data import prepare, write
 from evosweep.errors import ConfigError
-from workflow_runner import evosweep_error_lines, snakemake
+from evosweep.models import Model
+from helpers.configs import iris_search, svc_iris
+from helpers.engine_faults import EngineKiller, hanging_on_victim
+from helpers.workflow_runner import evosweep_error_lines, snakemake
 
 SPEC = {
     "dataset": "digits",
@@ -40,7 +42,7 @@ def _without_timings(path):
 def test_one_and_two_engines_give_identical_results(digits, tmp_path):
     train, test = digits
     for n in (1, 2):
-        search.run("svc", SPEC, 42, train, test, tmp_path / str(n), workers=n)
+        search.run(Model.from_config("svc", SPEC), 42, train, test, tmp_path / str(n), workers=n)
     pd.testing.assert_frame_equal(
         _without_timings(tmp_path / "1" / "cv_results.csv"),
         _without_timings(tmp_path / "2" / "cv_results.csv"),
@@ -70,7 +72,7 @@ def test_progress_counts_the_search_fits_only(digits):
         "cv": 3,
         "scoring": "accuracy",
     }
-    forest_search = search.make_search("forest", spec, 42)
+    forest_search = search.make_search(Model.from_config("forest", spec), 42)
     with engine_cluster(2, slurm=False) as engines:
         progress = search.fit_search(forest_search, features, labels, engines)
     assert progress.done == progress.total == 6
@@ -82,7 +84,7 @@ def test_search_completes_when_an_engine_is_killed(digits, tmp_path):
 
     features, labels = read_split(digits[0])
     spec = dict(SPEC, space={"C": {"logspace": [-1, 2, 4]}, "gamma": {"logspace": [-4, -2, 4]}})
-    grid_search = search.make_search("svc", spec, 42)
+    grid_search = search.make_search(Model.from_config("svc", spec), 42)
     with engine_cluster(2, slurm=False) as engines:
         # Killed while it runs a fit (each engine gets one of the first batches).
         killer = EngineKiller(engines.engine_pids()[0], tmp_path)
@@ -117,21 +119,9 @@ def test_bad_model_is_one_line_config_error(change, message):
     assert "\n" not in str(error.value)
 
 
-WORKFLOW_CONFIG = {
-    "seed": 42,
-    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
-    "search": {
-        "engines": 2,
-        "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]},
-                "cv": 3,
-            }
-        },
-    },
-}
+WORKFLOW_CONFIG = iris_search(
+    engines=2, svc_iris=svc_iris(space={"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]})
+)
 
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):

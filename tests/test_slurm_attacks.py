@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import zmq.auth
 from ipyparallel.serialize import pack_apply_message
 from jupyter_client.session import Session
 
-from attacks import (
+from helpers.attacks import (
     LOOPBACK,
     SCOOP_SLURM_LAUNCHER,
     SLURM_PROBLEM,
@@ -51,7 +50,8 @@ from attacks import (
     tree,
     write_run,
 )
-from slurm_cluster import ACCOUNT, NODES, PARTITION, node_address, node_netns
+from helpers.slurm_cluster import ACCOUNT, NODES, PARTITION, node_address, node_netns
+from helpers.waiting import wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -69,7 +69,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[2])
-import attacks
+from helpers import attacks
 from joblib import Parallel, delayed
 
 from evosweep.engines import engine_cluster
@@ -256,24 +256,31 @@ def test_a_search_over_two_nodes_executes_no_pickle_sent_from_another_node(slurm
 # ---------------------------------------------------------------------------- evolution
 
 
-def scoop_processes(runtime: Path, workers: int, deadline: float):
+def scoop_processes(runtime: Path, workers: int, timeout: float):
     """The broker, the workers (origin included) and the launcher of the run keyed in
     `runtime`, once the broker has its two sockets and every worker its direct socket
     (polled: a socket's appearance is no event one can wait on)."""
-    while True:
-        run = [
+
+    def run_processes() -> list:
+        return [
             p
             for p in processes_mentioning(str(runtime))
             if p.cmdline()[:1] == [sys.executable]  # not srun, nor setpriv before it
         ]
+
+    def listening() -> list | None:
+        run = run_processes()
         brokers = [p for p in run if "broker" in p.cmdline()]
         ready = [p for p in run if "worker" in p.cmdline()]
         if len(brokers) == 1 and len(ready) == workers:
             found = listeners(run)
             if len(found[brokers[0].pid]) == 2 and all(found[p.pid] for p in ready):
                 return run
-        assert time.monotonic() < deadline, [p.cmdline() for p in run]
-        time.sleep(0.1)
+        return None
+
+    run = wait_until(listening, timeout, 0.1)
+    assert run, [p.cmdline() for p in run_processes()]
+    return run
 
 
 def test_an_evolution_over_two_nodes_executes_no_pickle_sent_from_another_node(
@@ -299,7 +306,7 @@ def test_an_evolution_over_two_nodes_executes_no_pickle_sent_from_another_node(
             events.until("generation ", JOB_SECONDS, fail="job exit")
             # no more reading until the attacks are over: the run is held
 
-            run = scoop_processes(runtime, SCOOP_WORKERS, time.monotonic() + JOB_SECONDS)
+            run = scoop_processes(runtime, SCOOP_WORKERS, JOB_SECONDS)
             listening = surface(run)
             for node, bound, port, pid in listening:  # one address each: its node's own
                 assert bound == node_address(node), (node, bound, port, pid)

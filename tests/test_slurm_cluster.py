@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from slurm_cluster import (
+from helpers.slurm_cluster import (
     ACCOUNT,
     NODES,
     PARTITION,

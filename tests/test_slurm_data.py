@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from slurm_cluster import expected_sacct, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
+from helpers.slurm_cluster import expected_sacct, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
 
 pytestmark = pytest.mark.slurm
 

@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from evolve_results import RASTRIGIN, comparable
-from slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
-from workflow_runner import snakemake
+from helpers.evolve_results import RASTRIGIN, comparable
+from helpers.slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
+from helpers.workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 

@@ -16,16 +16,15 @@ import os
 import re
 import signal
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from evolve_results import comparable
-from node_faults import MARKER_VARIABLE, NODE_VARIABLE
-from slurm_cluster import (
+from helpers.evolve_results import comparable
+from helpers.node_faults import MARKER_VARIABLE, NODE_VARIABLE
+from helpers.slurm_cluster import (
     NODES,
     TESTS,
     hostnames,
@@ -35,7 +34,8 @@ from slurm_cluster import (
     run_on_slurm,
     sacct,
 )
-from workflow_runner import snakemake
+from helpers.waiting import wait_until
+from helpers.workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 
@@ -55,7 +55,7 @@ CONFIG = {
             # The same search with an SVC that hangs in its first fit on the victim node.
             "svc_lost": {
                 "dataset": "iris",
-                "estimator": "node_faults.HangOnceOnNode",
+                "estimator": "helpers.node_faults.HangOnceOnNode",
                 "space": SPACE,
                 "cv": 3,
             },
@@ -127,12 +127,8 @@ def engine_processes(node: str, job: str) -> list[int]:
 
 def wait_for_file(path: Path, while_running, timeout: float) -> bool:
     """True once `path` exists; False if `while_running()` turns false first (or the bound)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if not while_running() or time.monotonic() > deadline:
-            return path.exists()
-        time.sleep(0.2)
-    return True
+    wait_until(lambda: path.exists() or not while_running(), timeout, 0.2)
+    return path.exists()
 
 
 def kill_node_engines(node: str, marker: Path) -> list[int]:

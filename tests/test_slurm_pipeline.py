@@ -13,52 +13,22 @@ import re
 import pandas as pd
 import pytest
 
-from slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct
-from workflow_runner import nothing_to_do, planned_jobs, snakemake
+from helpers.configs import iris_features, iris_search, rastrigin, svc_iris
+from helpers.slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct
+from helpers.workflow_runner import nothing_to_do, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slurm
 
-SPACE = {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}}
 CONFIG = {
-    "seed": 7,
-    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
-    "search": {
-        "engines": None,  # the job's tasks
-        "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": SPACE,
-                "cv": 3,
-            },
-            "svc_evo": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "strategy": "evolutionary",
-                "space": SPACE,
-                "cv": 3,
-                "evolution": {"population": 6, "generations": 2},
-            },
-        },
-    },
+    **iris_search(  # engines None: the job's tasks
+        engines=None,
+        seed=7,
+        svc_iris=svc_iris(),
+        svc_evo=svc_iris(strategy="evolutionary", evolution={"population": 6, "generations": 2}),
+    ),
     "evolve": {
         "workers": None,
-        "problems": {
-            "rastrigin": {
-                "algorithm": "cma-es",
-                "objective": "rastrigin",
-                "dimensions": 5,
-                "lambda": 10,
-                "generations": 5,
-            },
-            "iris_features": {
-                "algorithm": "nsga2",
-                "objective": "feature_selection",
-                "model": "svc_iris",
-                "population": 8,
-                "generations": 2,
-            },
-        },
+        "problems": {"rastrigin": rastrigin(), "iris_features": iris_features()},
     },
     "report": {
         "scaling": [1, 2],

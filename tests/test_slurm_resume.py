@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
-from workflow_runner import snakemake
+from helpers.slurm_cluster import jobs_by_name, run_on_slurm, wait_for_sacct
+from helpers.workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 
@@ -31,7 +31,7 @@ CONFIG = {
         "models": {
             MODEL: {
                 "dataset": "iris",
-                "estimator": "slow_fits.SlowSVC",
+                "estimator": "helpers.slow_fits.SlowSVC",
                 "space": {"C": {"logspace": [-2, 2, 9]}, "gamma": {"logspace": [-3, 1, 6]}},
                 "cv": 3,
             }

@@ -8,34 +8,14 @@ import pandas as pd
 import pytest
 
 from evosweep import scaling
-from slurm_cluster import SACCT_FIELDS, hostnames, jobs_by_name, run_on_slurm, sacct
+from helpers.configs import iris_search, rastrigin
+from helpers.slurm_cluster import SACCT_FIELDS, hostnames, jobs_by_name, run_on_slurm, sacct
 
 pytestmark = pytest.mark.slurm
 
 CONFIG = {
-    "seed": 1,
-    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
-    "search": {
-        "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": {"logspace": [-2, 0, 2]}},
-                "cv": 3,
-            }
-        }
-    },
-    "evolve": {
-        "problems": {
-            "rastrigin": {
-                "algorithm": "cma-es",
-                "objective": "rastrigin",
-                "dimensions": 5,
-                "lambda": 10,
-                "generations": 5,
-            }
-        }
-    },
+    **iris_search(engines=None, seed=1),
+    "evolve": {"problems": {"rastrigin": rastrigin()}},
     "report": {"scaling": [1, 2]},
 }
 

@@ -8,26 +8,16 @@ import re
 import pandas as pd
 import pytest
 
-from slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
-from workflow_runner import snakemake
+from helpers.configs import iris_search, svc_iris
+from helpers.slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
+from helpers.workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 
-CONFIG = {
-    "seed": 42,
-    "datasets": {"iris": {"source": "sklearn:iris", "test_size": 0.3}},
-    "search": {
-        "engines": None,  # the job's tasks on Slurm (2 in profiles/slurm), threads locally
-        "models": {
-            "svc_iris": {
-                "dataset": "iris",
-                "estimator": "sklearn.svm.SVC",
-                "space": {"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]},
-                "cv": 3,
-            }
-        },
-    },
-}
+# engines None: the job's tasks on Slurm (2 in profiles/slurm), threads locally
+CONFIG = iris_search(
+    engines=None, svc_iris=svc_iris(space={"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]})
+)
 TARGET = "results/search/svc_iris/summary.json"
 # One task per node, so the engines reach the controller across the cluster network.
 SET_RESOURCES = {"search": {"nodes": 2, "tasks": 2}}

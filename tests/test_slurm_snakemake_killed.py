@@ -4,7 +4,7 @@ runs as a Slurm job spread over two nodes of the test cluster.
 - The login node's Snakemake: the batch job does not depend on it, so the job keeps running and
   its work goes on; a `scancel` of the job then leaves no process of the run alive 60 s later.
 - Either of the job's Snakemakes (the batch step's runs the rule through a second one, the rule's
-  parent): the rule follows both (evosweep.lifeline), stops its engines or SCOOP workers on both
+  parent): the rule follows both (evosweep.runtime.snakemake), stops its engines or SCOOP workers on both
   nodes, and the job ends FAILED; no process of the run is alive 60 s later.
 
 The fits wait a fixed time (slow_fits.SlowSVC), so the work outlasts the test on any host.
@@ -17,16 +17,16 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-import slurm_snakemake
-from slow_fits import STARTED, slow_models
-from slurm_cluster import NODES, REPO, TESTS, derived_profile, node_netns, sacct
-from workflow_runner import write_config
+from helpers import slurm_snakemake
+from helpers.slow_fits import STARTED, slow_models
+from helpers.slurm_cluster import NODES, REPO, TESTS, derived_profile, node_netns, sacct
+from helpers.waiting import wait_until
+from helpers.workflow_runner import write_config
 
 pytestmark = pytest.mark.slurm
 
@@ -58,14 +58,9 @@ ENDED = ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING")
 
 def _until(condition, what: str, timeout: float = EVENT_SECONDS, interval: float = 0.2):
     """Poll `condition()` until it returns something true; fail naming `what` at the bound."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(interval)
+    value = wait_until(condition, timeout, interval)
+    assert value, f"not within {timeout} s: {what}"
+    return value
 
 
 def _alive(process: psutil.Process) -> bool:

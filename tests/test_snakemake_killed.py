@@ -7,14 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from slow_fits import STARTED, slow_models
-from workflow_runner import REPO, write_config
+from helpers.slow_fits import STARTED, slow_models
+from helpers.waiting import wait_until
+from helpers.workflow_runner import REPO, write_config
 
 ORPHAN_SECONDS = 60
 EVENT_SECONDS = 300
@@ -33,13 +33,11 @@ CONFIG = {
 
 
 def _wait_for_line(path: Path, text: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + EVENT_SECONDS
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text():
-            return
-        assert process.poll() is None, f"snakemake ended ({process.returncode}) before: {text}"
-        time.sleep(0.1)
-    raise AssertionError(f"no {text!r} in {path}")
+    def logged() -> bool:
+        return path.exists() and text in path.read_text()
+
+    wait_until(lambda: logged() or process.poll() is not None, EVENT_SECONDS, 0.1)
+    assert logged(), f"no {text!r} in {path} (snakemake exit status {process.poll()})"
 
 
 @pytest.mark.parametrize("model", sorted(STARTED))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from workflow_runner import evosweep_error_lines, nothing_to_do, planned_jobs, snakemake
+from helpers.workflow_runner import evosweep_error_lines, nothing_to_do, planned_jobs, snakemake
 
 SMALL = {
     "seed": 5,

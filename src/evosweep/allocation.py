@@ -1,21 +1,17 @@
-"""Where a job runs: a laptop or a Slurm allocation, how many workers, which address to bind.
+"""Where a job runs: a laptop or a Slurm allocation, how many workers on which nodes.
 
 Search (ipyparallel engines) and evolution (SCOOP workers) both ask this one module, so the
-two stages never disagree about the job they are in.
-
-Snakemake's slurm-jobstep plugin strips SLURM_NTASKS and SLURM_NODELIST from a rule's
-environment, so the rule passes its `tasks` resource and the node list is read from scontrol.
+two stages never disagree about the job they are in; the address they bind is
+evosweep.runtime.addresses'. Snakemake's slurm-jobstep plugin strips SLURM_NTASKS and
+SLURM_NODELIST from a rule's environment, so the rule passes its `tasks` resource and the node
+list is read from scontrol.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import os
-import socket
-import subprocess
 
-LOOPBACK = "127.0.0.1"
+from evosweep.runtime import slurm
 
 
 def in_slurm_job() -> bool:
@@ -49,77 +45,9 @@ def cpus_per_worker(cpus_per_task: int | None = None) -> int:
     return 1
 
 
-def _scontrol(*args: str) -> str:
-    return subprocess.run(
-        ["scontrol", *args], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-
-
-def _fields(line: str) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in line.split() if "=" in item)
-
-
-def node_name() -> str:
-    return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]
-
-
 def job_hosts() -> list[str]:
     """The allocation's nodes, batch host first (the origin and the controller run there)."""
-    job = _fields(_scontrol("show", "job", "-o", os.environ["SLURM_JOB_ID"]))
-    hosts = _scontrol("show", "hostnames", job["NodeList"]).split()
+    job = slurm.fields(slurm.scontrol("show", "job", "-o", os.environ["SLURM_JOB_ID"]))
+    hosts = slurm.scontrol("show", "hostnames", job["NodeList"]).split()
     batch = job.get("BatchHost")
     return sorted(hosts, key=lambda host: host != batch)
-
-
-def _routable(address: str) -> bool:
-    try:
-        return not ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def _address_of(host: str) -> str | None:
-    try:
-        address = socket.gethostbyname(host)
-    except OSError:
-        return None
-    return address if _routable(address) else None
-
-
-def _address_towards(host: str, port: int) -> str | None:
-    """The local address of the interface that routes to `host` (a UDP connect sends nothing)."""
-    peer = _address_of(host)
-    if peer is None:
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((peer, port))
-        except OSError:
-            return None
-        address = probe.getsockname()[0]
-    return address if _routable(address) else None
-
-
-@functools.cache
-def cluster_address() -> str:
-    """This node's address on the cluster network: the NodeAddr Slurm has for it, else the
-    interface that reaches slurmctld. Never a wildcard; never loopback, which on a stock Debian
-    host is what the node's own name resolves to (127.0.1.1) and other nodes cannot reach."""
-    node = _fields(_scontrol("show", "node", "-o", node_name()))
-    for candidate in (node.get("NodeAddr"), node.get("NodeHostName"), node_name()):
-        if candidate and (address := _address_of(candidate)):
-            return address
-    config = _fields(_scontrol("show", "config").replace(" = ", "="))
-    controller = config.get("SlurmctldHost[0]", "")
-    host = controller.partition("(")[2].rstrip(")") or controller
-    if host and (address := _address_towards(host, int(config.get("SlurmctldPort", 6817)))):
-        return address
-    raise OSError(
-        f"slurm error: no cluster address for node {node_name()!r}: Slurm's NodeAddr, the "
-        f"node name and the route to slurmctld all give loopback or nothing"
-    )
-
-
-def bind_address(spans: bool) -> str:
-    """Loopback when every worker runs on this host; the cluster address when they do not."""
-    return cluster_address() if spans else LOOPBACK

@@ -6,7 +6,7 @@ import copy
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from evosweep.errors import ConfigError
 
@@ -43,6 +43,27 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
     with open(path) as handle:
         return yaml.load(handle, Loader=loader)
+
+
+def model_defaults() -> dict:
+    """The schema's defaults of a `search.models` entry, nested settings filled too."""
+    return copy.deepcopy(_model_defaults())
+
+
+@functools.cache
+def _model_defaults() -> dict:
+    return _defaults(load_schema()["$defs"]["model"])
+
+
+def _defaults(schema: dict) -> dict:
+    result = {}
+    for name, subschema in schema.get("properties", {}).items():
+        if "default" in subschema:
+            default = subschema["default"]
+            if isinstance(default, dict) and "properties" in subschema:
+                default = {**_defaults(subschema), **default}
+            result[name] = default
+    return result
 
 
 def key_path(path) -> str:
@@ -162,17 +183,6 @@ def check_scaling(config: dict) -> None:
                 f"report.{key}",
                 f"unknown {kind} {name!r}; defined: {', '.join(sorted(defined)) or 'none'}",
             )
-    model = report["scaling_model"]
-    if model is not None and defined_strategy(config, model) == "evolutionary":
-        raise ConfigError(
-            "report.scaling_model",
-            f"{model!r} is evolutionary; the scaling "
-            f"study times an ipyparallel search, pick a grid, random or halving model",
-        )
-
-
-def defined_strategy(config: dict, model: str) -> str:
-    return config["search"]["models"][model]["strategy"]
 
 
 def with_fix_hint(error: Exception, config_files) -> str:
@@ -181,14 +191,6 @@ def with_fix_hint(error: Exception, config_files) -> str:
         return str(error)
     files = " and ".join(str(f) for f in config_files) or "the config passed with --config"
     return f"{error} (fix {files})"
-
-
-def select(config: dict, *keys: str) -> Any:
-    """The sub-config at a key path (used to give each rule only the config it reads)."""
-    node = config
-    for key in keys:
-        node = node[key]
-    return node
 
 
 def _fingerprint(config: dict, files) -> str:

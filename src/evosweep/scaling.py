@@ -84,17 +84,36 @@ def _study(stage: str, name: str, counts, repeats: int, timed_run) -> list[dict]
     return list(points.values())
 
 
-def time_search(model, spec, seed, train, counts, repeats: int = 1, **cluster) -> list[dict]:
-    """Fit times of `model`'s search (its refit included) on each count of engines, and the
-    engines' start-up times; nothing is written."""
+def check_config(config: dict) -> None:
+    """The scaling study's search model needs a scikit-learn search to time on the engines."""
+    from evosweep.errors import ConfigError
+    from evosweep.models import Model
+    from evosweep.search.strategies import search_cv_strategies
+
+    name = config["report"]["scaling_model"]
+    if name is None:
+        return
+    model = Model.from_config(name, config["search"]["models"][name])
+    timeable = search_cv_strategies()
+    if model.strategy not in timeable:
+        raise ConfigError(
+            "report.scaling_model",
+            f"{name!r} uses strategy {model.strategy!r}; the scaling study times a scikit-learn "
+            f"search on ipyparallel engines, pick a model whose strategy is {' or '.join(timeable)}",
+        )
+
+
+def time_search(model, seed, train, counts, repeats: int = 1, **cluster) -> list[dict]:
+    """Fit times of a models.Model's search (its refit included) on each count of engines,
+    and the engines' start-up times; nothing is written."""
     from evosweep.engines import engine_cluster
     from evosweep.search import fit_search, make_search
     from evosweep.search.run import read_training_data
 
-    features, labels = read_training_data(model, spec, train)
+    features, labels = read_training_data(model, train)
 
     def timed_run(scratch: Path, workers: int):
-        search = make_search(model, spec, seed)
+        search = make_search(model, seed)
         started = time.perf_counter()
         with engine_cluster(workers, **cluster) as engines:
             ready = time.perf_counter()
@@ -102,7 +121,7 @@ def time_search(model, spec, seed, train, counts, repeats: int = 1, **cluster) -
             work = time.perf_counter() - ready
         return work, ready - started, progress.total
 
-    return _study("search", model, counts, repeats, timed_run)
+    return _study("search", model.name, counts, repeats, timed_run)
 
 
 def time_evolution(

@@ -1,4 +1,4 @@
-"""The one search-space syntax shared by every strategy (grid, random, halving, evolutionary).
+"""The one search-space syntax shared by every search strategy.
 
 A space maps a parameter name to a *dimension*:
 
@@ -22,7 +22,6 @@ Public API (stable; the evolution stage imports it):
 - :func:`genes` -- one :class:`Gene` per parameter for a genetic algorithm, with
   :func:`encode` / :func:`decode` between parameter dicts and gene vectors.
 - :func:`grid_size` -- number of grid candidates.
-- :func:`for_strategy` -- the form a search strategy needs.
 """
 
 from __future__ import annotations
@@ -173,12 +172,6 @@ def distributions(space: dict, where: str = "space") -> dict[str, Any]:
         else:
             result[name] = dim.values()
     return result
-
-
-def for_strategy(strategy: str, space: dict, where: str = "space"):
-    """The space in the form `strategy` needs; a form it cannot use is a ConfigError."""
-    forms = {"grid": grid, "random": distributions, "halving": distributions, "evolutionary": genes}
-    return forms[strategy](space, where)
 
 
 def genes(space: dict, where: str = "space") -> list[Gene]:

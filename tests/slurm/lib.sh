@@ -3,7 +3,7 @@
 # Layout of the test cluster: the root network namespace plays the login node (munged,
 # mariadbd, slurmdbd, slurmctld, Snakemake); compute nodes node1..nodeN each run slurmd in
 # their own network namespace (evosweep-nodeK, joined to the bridge by a veth pair) and UTS
-# namespace (hostname nodeK). tests/slurm_cluster.py mirrors these names and defaults.
+# namespace (hostname nodeK). tests/helpers/slurm_cluster.py mirrors these names and defaults.
 
 STATE=${EVOSWEEP_SLURM_STATE:-/var/lib/evosweep-slurm}
 NODE_COUNT=${EVOSWEEP_SLURM_NODES:-3}

@@ -16,20 +16,29 @@ Every connection uses CurveZMQ (encrypted; only a peer holding the controller's 
 which is kept in the 0600 connection files, completes a handshake), and every message carries
 the cluster's HMAC signature, which ipyparallel checks before it unpickles anything. The
 controller, its schedulers and the engines exit on their own when the process holding
-engine_cluster dies, by any signal, SIGKILL included (GUARD, CONTROLLER_MAIN); a directory left
-by a killed owner is removed by the next engine_cluster on the same host.
+engine_cluster dies, by any signal, SIGKILL included (the programs `controller` and `engine`,
+watched by `guard`); a directory left by a killed owner is removed by the next engine_cluster
+on the same host.
 """
 
-from evosweep.engines.backend import joblib_jobs
-from evosweep.engines.cluster import EngineCluster, EngineStartError, engine_cluster
-from evosweep.engines.programs import ENGINE_CMD, LOOPBACK, OWNER_FILE
+import importlib
 
-__all__ = [
-    "ENGINE_CMD",
-    "LOOPBACK",
-    "OWNER_FILE",
-    "EngineCluster",
-    "EngineStartError",
-    "engine_cluster",
-    "joblib_jobs",
-]
+from evosweep.engines.programs import ENGINE_CMD
+
+# The client side, imported on first use: the controller and engine programs run as modules of
+# this package, and an engine that imported it would load numpy and joblib before it registers.
+_CLIENT = {
+    "EngineCluster": "cluster",
+    "EngineStartError": "cluster",
+    "engine_cluster": "cluster",
+    "joblib_jobs": "backend",
+}
+
+
+def __getattr__(name: str):
+    if name in _CLIENT:
+        return getattr(importlib.import_module(f"evosweep.engines.{_CLIENT[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ENGINE_CMD", *_CLIENT]

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import stat
 import tempfile
 import time
@@ -21,16 +20,18 @@ from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
 from traitlets import List, Unicode
 from traitlets.config import Config
 
-from evosweep import allocation, rundirs
+from evosweep import allocation
 from evosweep.engines.backend import BACKEND_NAME, _ViewBackend, joblib_jobs
 from evosweep.engines.programs import (
     CLUSTER_DIR_VARIABLE,
     CONTROLLER_CMD,
     ENGINE_CMD,
-    LOOPBACK,
     OWNER_VARIABLE,
     WORKDIR_PREFIX,
 )
+from evosweep.runtime import addresses, rundirs
+from evosweep.runtime.addresses import LOOPBACK
+from evosweep.runtime.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +73,6 @@ class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
         return super().start(n)
 
 
-@contextlib.contextmanager
-def _sigterm_raises():
-    """Turn SIGTERM (Slurm's time limit, snakemake's cancel) into an exception so the
-    `finally` blocks stop the cluster; restore the previous handler afterwards."""
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread: the caller owns signal handling
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _secure_connection_files(profile_dir: Path) -> None:
     for path in (profile_dir / "security").glob("*.json"):
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
@@ -131,7 +112,7 @@ class EngineCluster:
             yield self
 
     def engine_pids(self) -> list[int]:
-        """Process ids of the engines (for tests that kill one)."""
+        """Process ids of the engines (bench/search.py measures their processes)."""
         return self.client[:].apply_sync(os.getpid)
 
 
@@ -182,7 +163,7 @@ def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protec
     launcher = {}
     if slurm:
         launcher["engine_launcher_class"] = SrunEngineSetLauncher
-        address = allocation.cluster_address()
+        address = addresses.cluster_address()
         # One step, one engine per task, each engine bound to its task's cpus; an engine
         # that exits must not take the others down.
         config.SrunEngineSetLauncher.mpi_args = [
@@ -200,6 +181,30 @@ def _cluster_settings(workdir: Path, owner: dict, cpus: int, slurm: bool, protec
         f"--IPController.monitor_ip={LOOPBACK}",
     ]
     return config, controller_args, launcher, address
+
+
+def _new_cluster(
+    workdir: Path, n_engines: int, timeout, config, controller_args, launcher, address
+):
+    """The ipyparallel Cluster (not started) and its profile directory, inside `workdir`."""
+    profile_dir = workdir / "profile"
+    for sub in ("security", "log", "pid", "startup"):
+        (profile_dir / sub).mkdir(parents=True, exist_ok=True)
+    (profile_dir / "security").chmod(stat.S_IRWXU)
+    cluster = ipp.Cluster(
+        n=n_engines,
+        profile_dir=str(profile_dir),
+        cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        controller_location=address,
+        controller_args=controller_args,
+        engine_timeout=max(30, int(timeout)),
+        shutdown_atexit=True,
+        load_profile=False,
+        log_level=logging.WARNING,
+        config=config,
+        **launcher,
+    )
+    return cluster, profile_dir
 
 
 def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in):
@@ -273,29 +278,16 @@ def engine_cluster(
     # TMPDIR read now (tempfile caches it): a Slurm job's, or a test's, own temporary place.
     temporary = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
-    profile_dir = workdir / "profile"
-    for sub in ("security", "log", "pid", "startup"):
-        (profile_dir / sub).mkdir(parents=True, exist_ok=True)
-    (profile_dir / "security").chmod(stat.S_IRWXU)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
         workdir, owner, cpus, slurm, protect
     )
-    cluster = ipp.Cluster(
-        n=n_engines,
-        profile_dir=str(profile_dir),
-        cluster_id=f"evosweep-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-        controller_location=address,
-        controller_args=controller_args,
-        engine_timeout=max(30, int(timeout)),
-        shutdown_atexit=True,
-        load_profile=False,
-        log_level=logging.WARNING,
-        config=config,
-        **launcher,
+    cluster, profile_dir = _new_cluster(
+        workdir, n_engines, timeout, config, controller_args, launcher, address
     )
     client = None
-    with _sigterm_raises():
+    # A stop signal (Slurm's time limit, Snakemake's cancel) raises: `finally` stops the cluster.
+    with stop_on_signals():
         try:
             started = time.perf_counter()
             client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)

@@ -11,6 +11,7 @@ from operator import attrgetter
 
 import numpy as np
 from deap import base, cma, creator, tools
+from deap.algorithms import varAnd
 
 from evosweep.evolve.problems import Objective
 
@@ -109,43 +110,41 @@ class _Variation(Algorithm):
     def gene_probability(self) -> float:
         return self.problem["gene_mutation"] or 1.0 / self.objective.size
 
-    def mate(self, first, second) -> None:
+    def mate(self, first, second) -> tuple:
         if self.objective.genome == "float":
-            tools.cxBlend(first, second, alpha=0.5)
-        else:
-            tools.cxUniform(first, second, indpb=0.5)
+            return tools.cxBlend(first, second, alpha=0.5)
+        return tools.cxUniform(first, second, indpb=0.5)
 
-    def mutate(self, individual) -> None:
+    def mutate(self, individual) -> tuple:
         probability = self.gene_probability()
         kind = self.objective.genome
         if kind == "bits":
-            tools.mutFlipBit(individual, indpb=probability)
-        elif kind == "float":
+            return tools.mutFlipBit(individual, indpb=probability)
+        if kind == "float":
             step = 0.1 * self.problem["sigma"]
-            tools.mutGaussian(individual, mu=0.0, sigma=step, indpb=probability)
-        else:
-            for index, gene in enumerate(self.objective.genes):
-                if random.random() < probability:
-                    spread = gene.high - gene.low
-                    value = individual[index] + random.gauss(0.0, max(0.2 * spread, 1e-12))
-                    if gene.kind != "float":
-                        # Integer genes move by at least one step so a mutation is never a no-op.
-                        moved = int(round(value))
-                        if moved == individual[index]:
-                            moved += random.choice((-1, 1))
-                        value = moved
-                    individual[index] = min(max(value, gene.low), gene.high)
+            return tools.mutGaussian(individual, mu=0.0, sigma=step, indpb=probability)
+        for index, gene in enumerate(self.objective.genes):
+            if random.random() < probability:
+                spread = gene.high - gene.low
+                value = individual[index] + random.gauss(0.0, max(0.2 * spread, 1e-12))
+                if gene.kind != "float":
+                    # Integer genes move by at least one step so a mutation is never a no-op.
+                    moved = int(round(value))
+                    if moved == individual[index]:
+                        moved += random.choice((-1, 1))
+                    value = moved
+                individual[index] = min(max(value, gene.low), gene.high)
+        return (individual,)
 
     def vary(self, parents) -> list:
-        """varAnd: clone, mate neighbours with p=crossover, mutate each with p=mutation."""
-        offspring = [self.Individual(list(p)) for p in parents]
-        for i in range(1, len(offspring), 2):
-            if random.random() < self.problem["crossover"]:
-                self.mate(offspring[i - 1], offspring[i])
-        for child in offspring:
-            if random.random() < self.problem["mutation"]:
-                self.mutate(child)
-        return offspring
+        """DEAP's varAnd: mate neighbours with p=crossover, mutate each with p=mutation. Its
+        clones are fresh individuals (no fitness), so every child is evaluated or found in the
+        cache, as the logbook counts them."""
+        toolbox = base.Toolbox()
+        toolbox.register("clone", lambda parent: self.Individual(list(parent)))
+        toolbox.register("mate", self.mate)
+        toolbox.register("mutate", self.mutate)
+        return varAnd(parents, toolbox, self.problem["crossover"], self.problem["mutation"])
 
     def _initial_population(self, size: int):
         self.population = [self.Individual(self.new_genome()) for _ in range(size)]

@@ -63,10 +63,6 @@ def load(path: str | Path, expected_fingerprint: str) -> dict | None:
     return state
 
 
-def remove(path: str | Path) -> None:
-    Path(path).unlink(missing_ok=True)
-
-
 class CheckpointBusy(EvosweepError):
     """Another live process holds the checkpoint's writer lock."""
 

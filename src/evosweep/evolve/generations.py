@@ -2,13 +2,14 @@
 
 Checkpoints every `checkpoint_every` generations and resumes from a checkpoint of the same
 run identity. Evaluations that fit models are journalled as they finish (beside the checkpoint,
-{stem}.journal), so a run killed mid-generation redoes only the evaluations in flight. SIGTERM
-or SIGUSR1 (a time limit, a cancel) write a checkpoint of the last finished generation at once
-and end the process with status 128 + signal.
+{stem}.journal), so a run killed mid-generation redoes only the evaluations in flight. A stop
+signal (SIGTERM, SIGINT, SIGUSR1: a time limit, a cancel) writes a checkpoint of the last
+finished generation at once and ends the process with status 128 + signal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from evosweep import journal as evaluation_journal
 from evosweep.evolve import algorithms, checkpoint, problems
 from evosweep.evolve.cache import FitnessCache
 from evosweep.evolve.spec import CONTINUOUS_OBJECTIVES, RunResult, RunSpec
+from evosweep.runtime.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -62,77 +64,101 @@ def open_journal(run: RunSpec, fingerprint: str):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class RunState:
+    """Where a run stands after `generation`: enough to continue as if it had never stopped.
+
+    A snapshot holds the algorithm's state and the logbook by reference: nothing in them changes
+    until the next generation's evaluations are back, and a stop signal that arrives from then on
+    waits for the next snapshot (_Stopper). The fitness cache only grows, so its state is its
+    first `cache_size` entries."""
+
+    fingerprint: str
+    generation: int = -1  # -1: not even generation 0 has run
+    algorithm: dict | None = None
+    rng: dict | None = None
+    cache_size: int = 0
+    logbook: tools.Logbook = dataclasses.field(default_factory=tools.Logbook)
+    elapsed: float = 0.0
+
+    @classmethod
+    def begin(cls, fingerprint: str, seed: int, saved: dict | None, algorithm, cache) -> RunState:
+        """The checkpoint's state, restored into the algorithm, the RNGs and the cache; without
+        one, a fresh state with the RNGs seeded."""
+        if not saved:
+            algorithms.seed_everything(seed)
+            return cls(fingerprint)
+        algorithm.restore(saved["algorithm"])
+        algorithms.restore_rng(saved["rng"])
+        cache.restore(saved["cache"])
+        return cls(
+            fingerprint,
+            saved["generation"],
+            saved["algorithm"],
+            saved["rng"],
+            len(cache),
+            saved["logbook"],
+            saved["elapsed"],
+        )
+
+    def snapshot(self, generation: int, algorithm, cache: FitnessCache, elapsed: float):
+        """This run's state once `generation` is finished."""
+        return dataclasses.replace(
+            self,
+            generation=generation,
+            algorithm=algorithm.state(),
+            rng=algorithms.rng_state(),
+            cache_size=len(cache),
+            elapsed=elapsed,
+        )
+
+    def save(self, path, cache: FitnessCache) -> None:
+        checkpoint.save(
+            path,
+            {
+                "fingerprint": self.fingerprint,
+                "generation": self.generation,
+                "algorithm": self.algorithm,
+                "rng": self.rng,
+                "cache": cache.state(self.cache_size),
+                "logbook": self.logbook,
+                "elapsed": self.elapsed,
+            },
+        )
+
+
 class _Stopper:
-    """SIGTERM/SIGUSR1 in the origin: checkpoint the last finished generation at once, exit.
+    """A stop signal in the origin: checkpoint the last finished generation at once, exit.
 
-    `finished(...)` keeps that generation's state by reference: nothing in it changes until the
-    next generation's evaluations are back, so a signal that arrives from then on until the next
-    `finished` (the bookkeeping: selection, hall of fame, CMA-ES update, logbook) waits for it.
-    The fitness cache only grows, so its state is its first `cache_size` entries.
-    """
+    A signal that arrives while a generation is being booked (from its evaluations' return to
+    its snapshot: selection, hall of fame, CMA-ES update, logbook) waits for the snapshot."""
 
-    def __init__(self, run: RunSpec, fingerprint: str, cache: FitnessCache):
-        self.run, self.fingerprint, self.cache = run, fingerprint, cache
-        self.snapshot: dict | None = None
+    def __init__(self, run: RunSpec, cache: FitnessCache):
+        self.run, self.cache = run, cache
+        self.state: RunState | None = None
         self.bookkeeping = False
         self.pending: int | None = None
-        self.previous: dict = {}
 
-    def install(self) -> None:
-        try:
-            for signum in evaluation_journal.STOP_SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._on_signal)
-        except ValueError:  # not the main thread: the caller handles signals
-            pass
-
-    def uninstall(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-    def finished(self, generation: int, algorithm, logbook, elapsed: float) -> None:
-        self.snapshot = {
-            "generation": generation,
-            "algorithm": algorithm.state(),
-            "rng": algorithms.rng_state(),
-            "cache_size": len(self.cache),
-            "logbook": logbook,
-            "elapsed": elapsed,
-        }
+    def finished(self, state: RunState) -> None:
+        self.state = state
         self.bookkeeping = False
         if self.pending is not None:
             self._stop(self.pending)
 
-    def _on_signal(self, signum, frame) -> None:
+    def on_signal(self, signum: int) -> None:
         if self.bookkeeping:
             self.pending = signum
         else:
             self._stop(signum)
 
     def _stop(self, signum: int) -> None:
-        for other in evaluation_journal.STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
         name = signal.Signals(signum).name
-        snapshot, journal = self.snapshot, self.cache.journal
-        if snapshot is None or not self.run.checkpoint:
+        state, journal = self.state, self.cache.journal
+        if state is None or not self.run.checkpoint:
             log.warning("%s: stopping before the first generation finished", name)
         else:
-            checkpoint.save(
-                self.run.checkpoint,
-                _checkpoint_state(
-                    self.fingerprint,
-                    snapshot["generation"],
-                    snapshot["algorithm"],
-                    snapshot["rng"],
-                    self.cache.state(snapshot["cache_size"]),
-                    snapshot["logbook"],
-                    snapshot["elapsed"],
-                ),
-            )
-            log.warning(
-                "%s: checkpoint written at generation %d; stopping",
-                name,
-                snapshot["generation"],
-            )
+            state.save(self.run.checkpoint, self.cache)
+            log.warning("%s: checkpoint written at generation %d; stopping", name, state.generation)
         if journal is not None:
             log.warning("%s: the journal %s keeps %d evaluations", name, journal.path, len(journal))
         for handler in logging.getLogger().handlers + log.handlers:
@@ -142,81 +168,34 @@ class _Stopper:
         os._exit(128 + signum)
 
 
+class _Clock:
+    """Seconds the run has taken, including those before a resume."""
+
+    def __init__(self, before: float):
+        self.before, self.started = before, time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+
 def evolve(run: RunSpec, mapper) -> RunResult:
     """The generation loop; resumes from `run.checkpoint` (and its journal) when they match."""
-    problem, seed = run.problem, run.seed
     objective = problems.build(run.objective)
     fingerprint = checkpoint.fingerprint(run.identity())
     journal = open_journal(run, fingerprint)
     cache = FitnessCache(keep_genomes=objective.genome == "genes", journal=journal)
-    stopper = _Stopper(run, fingerprint, cache)
-
-    def evaluate(individuals) -> tuple[int, int]:
-        genomes = [list(ind) for ind in individuals]
-        results, hits = cache.evaluate(
-            genomes, lambda batch: mapper(run.objective, batch, on_results=cache.journal_chunk)
-        )
-        stopper.bookkeeping = True  # until this generation's state is kept (stopper.finished)
-        for individual, result in zip(individuals, results, strict=True):
-            individual.fitness.values = result[: len(objective.weights)]
-        return len(genomes) - hits, hits
-
-    algorithm = algorithms.create(problem, objective, evaluate)
+    stopper = _Stopper(run, cache)
+    evaluate = _evaluator(run, mapper, cache, objective, stopper)
+    algorithm = algorithms.create(run.problem, objective, evaluate)
     saved = checkpoint.load(run.checkpoint, fingerprint) if run.checkpoint else None
     mapper.wait_for_workers()
-    started = time.perf_counter()
-    stopper.install()
     try:
-        if saved:
-            algorithm.restore(saved["algorithm"])
-            algorithms.restore_rng(saved["rng"])
-            cache.restore(saved["cache"])
-            logbook, generation = saved["logbook"], saved["generation"]
-            elapsed_before = saved["elapsed"]
-            stopper.finished(generation, algorithm, logbook, elapsed_before)
-        else:
-            algorithms.seed_everything(seed)
-            logbook, generation, elapsed_before = tools.Logbook(), -1, 0.0
-
-        def elapsed() -> float:
-            return elapsed_before + time.perf_counter() - started
-
-        def record(gen, population, evaluations, hits):
-            entry = {"generation": gen, "evaluations": evaluations, "cache_hits": hits}
-            entry.update(_statistics(population, objective))
-            entry["elapsed"] = elapsed()
-            logbook.record(**entry)
-            log.info("%s", _progress(entry, problem["generations"], objective))
-
-        if generation < 0:
-            population, evaluations, hits = algorithm.initialize()
-            generation = 0
-            if population:  # CMA-ES has no generation 0 to record
-                record(0, population, evaluations, hits)
-            stopper.finished(0, algorithm, logbook, elapsed())
-        every = problem["checkpoint_every"]
-        while generation < problem["generations"]:
-            generation += 1
-            population, evaluations, hits = algorithm.step()
-            record(generation, population, evaluations, hits)
-            # No checkpoint after the last generation: the outputs are written next.
-            if run.checkpoint and generation % every == 0 and generation < problem["generations"]:
-                checkpoint.save(
-                    run.checkpoint,
-                    _checkpoint_state(
-                        fingerprint,
-                        generation,
-                        algorithm.state(),
-                        algorithms.rng_state(),
-                        cache.state(),
-                        logbook,
-                        logbook[-1]["elapsed"],
-                    ),
-                )
-                log.info("checkpoint written at generation %d", generation)
-            stopper.finished(generation, algorithm, logbook, elapsed())
+        with stop_on_signals(on_signal=stopper.on_signal):
+            state = RunState.begin(fingerprint, run.seed, saved, algorithm, cache)
+            if saved:
+                stopper.finished(state)
+            state = _generations(run, algorithm, cache, objective, state, stopper)
     finally:
-        stopper.uninstall()
         if journal is not None:
             journal.close()
     if journal is not None:
@@ -225,20 +204,57 @@ def evolve(run: RunSpec, mapper) -> RunResult:
             cache.from_journal,
             cache.from_journal + cache.computed,
         )
-    return _result(algorithm, cache, logbook, objective)
+    return _result(algorithm, cache, state.logbook, objective)
 
 
-def _checkpoint_state(fingerprint, generation, algorithm, rng, cache, logbook, elapsed) -> dict:
-    """What a checkpoint holds: enough to continue after `generation` as if never stopped."""
-    return {
-        "fingerprint": fingerprint,
-        "generation": generation,
-        "algorithm": algorithm,
-        "rng": rng,
-        "cache": cache,
-        "logbook": logbook,
-        "elapsed": elapsed,
-    }
+def _evaluator(run: RunSpec, mapper, cache: FitnessCache, objective, stopper: _Stopper):
+    """What the algorithm calls to evaluate individuals: through the cache (and journal), then
+    the map; sets their fitness and returns (evaluations, cache hits)."""
+
+    def evaluate(individuals) -> tuple[int, int]:
+        genomes = [list(ind) for ind in individuals]
+        results, hits = cache.evaluate(
+            genomes, lambda batch: mapper(run.objective, batch, on_results=cache.journal_chunk)
+        )
+        stopper.bookkeeping = True  # until this generation's snapshot (stopper.finished)
+        for individual, result in zip(individuals, results, strict=True):
+            individual.fitness.values = result[: len(objective.weights)]
+        return len(genomes) - hits, hits
+
+    return evaluate
+
+
+def _generations(run: RunSpec, algorithm, cache, objective, state: RunState, stopper) -> RunState:
+    """Generation 0 (unless resumed past it), then the others; returns the last state."""
+    generations, every = run.problem["generations"], run.problem["checkpoint_every"]
+    clock = _Clock(state.elapsed)
+    if state.generation < 0:
+        outcome = algorithm.initialize()
+        if outcome[0]:  # CMA-ES has no generation 0 to record
+            _record(state.logbook, 0, outcome, objective, generations, clock())
+        state = state.snapshot(0, algorithm, cache, clock())
+        stopper.finished(state)
+    while state.generation < generations:
+        generation = state.generation + 1
+        _record(state.logbook, generation, algorithm.step(), objective, generations, clock())
+        state = state.snapshot(generation, algorithm, cache, clock())
+        # No checkpoint after the last generation: the outputs are written next.
+        if run.checkpoint and generation % every == 0 and generation < generations:
+            state.save(run.checkpoint, cache)
+            log.info("checkpoint written at generation %d", generation)
+        stopper.finished(state)
+    return state
+
+
+def _record(logbook, generation: int, outcome, objective, generations: int, elapsed: float):
+    """One generation's line of the logbook (and of the log), from algorithm's (population,
+    evaluations, cache hits)."""
+    population, evaluations, hits = outcome
+    entry = {"generation": generation, "evaluations": evaluations, "cache_hits": hits}
+    entry.update(_statistics(population, objective))
+    entry["elapsed"] = elapsed
+    logbook.record(**entry)
+    log.info("%s", _progress(entry, generations, objective))
 
 
 def _result(algorithm, cache: FitnessCache, logbook, objective) -> RunResult:

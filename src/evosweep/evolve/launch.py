@@ -19,7 +19,8 @@ from pathlib import Path
 from evosweep import allocation
 from evosweep.errors import EvosweepError
 from evosweep.evolve.spec import RunResult, RunSpec
-from evosweep.journal import STOP_SIGNALS
+from evosweep.runtime import addresses
+from evosweep.runtime.signals import Interrupted, stop_on_signals
 
 HERE = Path(__file__).resolve().parent
 SCOOP_MAIN = HERE / "__main__.py"
@@ -42,7 +43,7 @@ def origin_command(spec_path: Path, result_path: Path, workers: int, map_mode="s
         command += ["--parent", str(os.getpid())]
         if allocation.in_slurm_job():
             hosts = allocation.job_hosts()[:workers]
-            command += ["--hosts", *hosts, "--address", allocation.bind_address(len(hosts) > 1)]
+            command += ["--hosts", *hosts, "--address", addresses.bind_address(len(hosts) > 1)]
             command += ["--cpus-per-worker", str(allocation.cpus_per_worker())]
             # The run's keys must be readable on the other nodes: the shared state directory.
             command += ["--runtime-root", str(spec_path.parent / ".scoop")]
@@ -71,16 +72,19 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
         command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     log.info("SCOOP launcher pid %d (leads its own process group)", process.pid)
-    # SIGUSR1 (a time-limit warning) as SIGTERM: the origin checkpoints, every process ends.
-    previous = {signum: signal.signal(signum, _raise_terminated) for signum in STOP_SIGNALS}
-    try:
-        for line in process.stderr:
-            log.info("%s", line.rstrip())
-        process.wait()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _end_group(process)
+    # Any stop signal (SIGUSR1 too, a time-limit warning) ends the group with SIGTERM: the origin
+    # checkpoints and every process ends.
+    with stop_on_signals():
+        try:
+            for line in process.stderr:
+                log.info("%s", line.rstrip())
+            process.wait()
+        except Interrupted as stop:
+            name = signal.Signals(stop.signum).name
+            log.warning("evolution %s terminated by signal %d (%s)", run.name, stop.signum, name)
+            raise
+        finally:
+            _end_group(process)
     spec_path.unlink(missing_ok=True)
     if not result_path.exists():
         raise EvolveError(
@@ -91,14 +95,6 @@ def launch(run: RunSpec, map_mode: str = "scoop") -> RunResult:
         result = pickle.load(handle)
     result_path.unlink()
     return result
-
-
-class Terminated(Exception):
-    pass
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated(f"terminated by signal {signum}")
 
 
 def _end_group(process: subprocess.Popen) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from evosweep import models
+from evosweep.models import Model
 
 
 class Objective:
@@ -30,56 +30,48 @@ class Objective:
         """Pay the first evaluation's one-off costs (lazy imports, first fit) now."""
 
 
-class Rastrigin(Objective):
+class _Benchmark(Objective):
+    """A benchmark function of real vectors: `value(x)` maps a (genomes, dimensions) array to
+    one value per genome."""
+
+    def __init__(self, dimensions: int):
+        self.size = dimensions
+
+    def evaluate(self, genomes):
+        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
+        return [(float(v),) for v in self.value(x)]
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Rastrigin(_Benchmark):
     names = ("rastrigin",)
 
-    def __init__(self, dimensions: int):
-        self.size = dimensions
-
-    def evaluate(self, genomes):
-        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
-        values = 10.0 * self.size + np.sum(x * x - 10.0 * np.cos(2.0 * np.pi * x), axis=1)
-        return [(float(v),) for v in values]
+    def value(self, x):
+        return 10.0 * self.size + np.sum(x * x - 10.0 * np.cos(2.0 * np.pi * x), axis=1)
 
 
-class Sphere(Objective):
+class Sphere(_Benchmark):
     names = ("sphere",)
 
-    def __init__(self, dimensions: int):
-        self.size = dimensions
-
-    def evaluate(self, genomes):
-        x = np.asarray(genomes, dtype=float).reshape(len(genomes), self.size)
-        return [(float(v),) for v in np.sum(x * x, axis=1)]
+    def value(self, x):
+        return np.sum(x * x, axis=1)
 
 
 class _CrossValidated(Objective):
     """Scores a search model's candidates with the search stage's folds and scorer."""
 
-    def __init__(
-        self,
-        train: str,
-        estimator: str,
-        params: dict,
-        scoring: str,
-        cv: int,
-        seed: int,
-        space: dict | None = None,
-    ):
+    def __init__(self, train: str, name: str, model: dict, cv: int, seed: int):
         from evosweep.data import read_split
 
         features, labels = read_split(train)
         self.feature_names = list(features.columns)
         self.X = features.to_numpy()
         self.y = labels.to_numpy()
-        self.model = {
-            "estimator": estimator,
-            "params": params,
-            "space": space or {},
-            "scoring": scoring,
-        }
+        self.model = Model.from_config(name, model)
         self.seed = seed
-        self.folds = models.cv_folds(self.model, seed, cv)
+        self.folds = self.model.folds(seed, cv)
 
     def warm_up(self) -> None:
         self.cross_validate()
@@ -88,8 +80,8 @@ class _CrossValidated(Objective):
         from sklearn.model_selection import cross_val_score
 
         X = self.X if columns is None else self.X[:, columns]
-        model = models.build_estimator("evolve", self.model, self.seed, params)
-        return cross_val_score(model, X, self.y, cv=self.folds, scoring=self.model["scoring"])
+        estimator = self.model.build(self.seed, params)
+        return cross_val_score(estimator, X, self.y, cv=self.folds, scoring=self.model.scoring)
 
 
 class FeatureSelection(_CrossValidated):
@@ -123,11 +115,11 @@ class HyperParameters(_CrossValidated):
     names = ("score",)
     genome = "genes"
 
-    def __init__(self, space: dict, **kwargs):
+    def __init__(self, **kwargs):
         from evosweep import space as search_space
 
-        super().__init__(space=space, **kwargs)
-        self.genes = search_space.genes(space)
+        super().__init__(**kwargs)
+        self.genes = search_space.genes(self.model.space)
         self.size = len(self.genes)
 
     def decode(self, genome) -> dict[str, Any]:

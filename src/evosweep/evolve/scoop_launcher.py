@@ -6,18 +6,19 @@ leaves them running when its parent is killed. A ScoopRun instead, from the laun
 
 - makes a per-run directory (0700) holding a fresh CURVE key pair (files 0600): the processes get
   the directory's path as an argument, never a key; it is removed at the end, and a run that
-  finds a directory whose owner process is gone removes it (see RunDir);
+  finds a directory whose owner process is gone removes it (evosweep.runtime.rundirs);
 - starts the broker (`scoop_secure broker`) bound to `address` (127.0.0.1 on one host, the
   batch node's cluster address in a Slurm job), reads its two ports, then starts the origin and
   this node's other workers as direct children (`scoop_secure worker`, SCOOP's own bootstrap);
 - inside a Slurm job, starts the workers of each other node as one `srun` step per node, the
   argv passed as a list (no shell sees it);
-- has every local child die with the launching process (PR_SET_PDEATHSIG, set by the child
-  itself; the srun clients get it from `setpriv`); a worker on another node watches the broker's
-  port and exits when it stops answering;
-- merges every process's stderr into one stream, `lines()`, which ends when they have all exited,
-  and tells the origin once the other workers are ready: a program can warm its workers up when
-  SCOOP imports it there, and start its clock only when they all take tasks.
+- has every local child die with the launching process (the parent-death signal, set by the
+  child itself; the srun clients get it from `setpriv`); a worker on another node watches the
+  broker's port and exits when it stops answering;
+- supervises the run from two threads (scoop_supervisor): ends what is left once the origin or
+  the broker ends, merges every process's stderr into lines (`on_line`, or `lines()`), and tells
+  the origin once the other workers are ready: a program can warm its workers up when SCOOP
+  imports it there, and start its clock only when they all take tasks.
 
     python -m evosweep.evolve.scoop_launcher -n 2 [--address ADDR] [--no-curve] -- SCRIPT ARGS...
 """
@@ -25,6 +26,7 @@ leaves them running when its parent is killed. A ScoopRun instead, from the laun
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import selectors
 import shutil
@@ -32,24 +34,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import zmq
 import zmq.auth
 
-from evosweep import rundirs
 from evosweep.evolve import scoop_secure
+from evosweep.evolve.scoop_supervisor import KILL_SECONDS, Supervisor
+from evosweep.runtime import rundirs, signals
+from evosweep.runtime.addresses import LOOPBACK, is_wildcard
+from evosweep.runtime.lifetime import die_with_parent
 
-LOOPBACK = "127.0.0.1"
 SECURE_MODULE = "evosweep.evolve.scoop_secure"
 RUN_PREFIX = "run-"
-# After the origin ends, the broker gets this long to leave on its own (SCOOP's shutdown message)
-# before the rest is terminated; a process still there this long after SIGTERM gets SIGKILL.
-GRACE_SECONDS = 10.0
-KILL_SECONDS = 10.0
 # Signals on which the command-line launcher stops the run in order.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (*signals.STOP_SIGNALS, signal.SIGHUP)
 BROKER_START_SECONDS = 60.0
 
 
@@ -69,43 +69,6 @@ def spread(workers: int, hosts: Sequence[str]) -> list[tuple[str, int]]:
     return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
 
 
-class RunDir:
-    """A per-run directory (evosweep.rundirs: 0700, an owner record, removed by a later run once
-    its owner is gone) holding the run's CURVE key pair."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    @classmethod
-    def create(cls, root: Path, with_keys: bool = True) -> RunDir:
-        try:
-            root = rundirs.private_root(root)
-        except rundirs.RunDirError as error:
-            raise ScoopLaunchError(str(error)) from None
-        run_dir = cls(rundirs.create(root, RUN_PREFIX))
-        if with_keys:
-            public, secret = zmq.auth.create_certificates(run_dir.path, "run")
-            # Created with the umask's mode inside the 0700 directory; made owner-only here.
-            for name in (public, secret):
-                os.chmod(name, 0o600)
-        return run_dir
-
-    @property
-    def keys_dir(self) -> Path | None:
-        return self.path if (self.path / scoop_secure.SECRET_KEY).exists() else None
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    @staticmethod
-    def is_stale(path: Path) -> bool:
-        return rundirs.is_stale(path)
-
-    @staticmethod
-    def remove_stale(root: Path) -> list[Path]:
-        return rundirs.remove_stale(root, RUN_PREFIX)
-
-
 class ScoopRun:
     """One SCOOP run of `program` (a script and its arguments) on `workers` workers.
 
@@ -115,7 +78,8 @@ class ScoopRun:
     protect: CURVE on every socket (off only to measure its cost).
     own_group: the processes form their own process group (led by the broker); False: they
     stay in the caller's, e.g. when the caller leads a session made for the run.
-    stderr: where every process's stderr goes; default: a pipe read by `lines()`.
+    on_line: called with each line of the processes' stderr (in a thread of the run); None:
+    `lines()` yields them.
     """
 
     def __init__(
@@ -132,9 +96,9 @@ class ScoopRun:
         python: str = sys.executable,
         cpus_per_worker: int = 1,
         own_group: bool = True,
-        stderr=None,
+        on_line: Callable[[str], None] | None = None,
     ):
-        if scoop_secure.is_wildcard(address):
+        if is_wildcard(address):
             raise ScoopLaunchError(f"refusing to bind SCOOP to the wildcard {address!r}")
         self.program = [str(part) for part in program]
         self.workers = max(1, int(workers))
@@ -147,17 +111,14 @@ class ScoopRun:
         self.python = python
         self.cpus_per_worker = cpus_per_worker
         self.own_group = own_group
-        self._stderr_target = stderr
-        self.run_dir: RunDir | None = None
+        self._on_line = on_line
+        self.run_dir: Path | None = None  # holds the run's keys
         self.broker: subprocess.Popen | None = None
         self.origin: subprocess.Popen | None = None
         self.workers_here: list[subprocess.Popen] = []
         self.steps: list[subprocess.Popen] = []
         self.ports: tuple[int, int] | None = None
-        self._read_fd: int | None = None
-        # The write end of the origin's readiness pipe, while workers are still awaited.
-        self._ready_fd: int | None = None
-        self._awaited = 0
+        self.supervisor: Supervisor | None = None
 
     # ----------------------------------------------------------------------------- start
 
@@ -174,7 +135,7 @@ class ScoopRun:
         self.stop()
 
     def start(self) -> ScoopRun:
-        self.run_dir = RunDir.create(self.runtime_root, with_keys=self.protect)
+        self.run_dir = self._make_run_dir()
         try:
             self._start_processes()
         except BaseException:
@@ -182,11 +143,22 @@ class ScoopRun:
             raise
         return self
 
+    def _make_run_dir(self) -> Path:
+        try:
+            root = rundirs.private_root(self.runtime_root)
+        except rundirs.RunDirError as error:
+            raise ScoopLaunchError(str(error)) from None
+        path = rundirs.create(root, RUN_PREFIX)
+        if self.protect:
+            # Created with the umask's mode inside the 0700 directory; made owner-only here.
+            for name in zmq.auth.create_certificates(path, "run"):
+                os.chmod(name, 0o600)
+        return path
+
     def _secure_args(self, role: str, local: bool) -> list[str]:
         args = [self.python, "-m", SECURE_MODULE, role]
-        keys = self.run_dir.keys_dir
-        if keys is not None:
-            args += ["--keys", str(keys)]
+        if self.protect:
+            args += ["--keys", str(self.run_dir)]
         if local:
             args += ["--parent", str(os.getpid())]
         return args
@@ -203,13 +175,10 @@ class ScoopRun:
         return [*args, "--backend=ZMQ", "-v", *self.program]
 
     def _start_processes(self) -> None:
-        if self._stderr_target is None:
-            read_fd, write_fd = os.pipe()
-            self._read_fd = read_fd
-            stderr = write_fd
-        else:
-            write_fd, stderr = None, self._stderr_target
-        common = {"env": self.env, "cwd": self.cwd, "stdin": subprocess.DEVNULL, "stderr": stderr}
+        read_fd, write_fd = os.pipe()  # every process's stderr, read by the supervisor
+        # The supervisor tells the origin through this pipe that the others are ready.
+        ready_read, ready_write = os.pipe() if self.workers > 1 else (None, None)
+        common = {"env": self.env, "cwd": self.cwd, "stdin": subprocess.DEVNULL, "stderr": write_fd}
         try:
             self.broker = subprocess.Popen(
                 [*self._secure_args("broker", True), "--address", self.address],
@@ -219,51 +188,39 @@ class ScoopRun:
             )
             self.ports = self._read_ports()
             group = {"process_group": self.broker.pid} if self.own_group else {}
-            local = self.placement[0][1]
-            origin_io, ready_read = common, None
-            if self._read_fd is not None and self.workers > 1:
-                # Only `lines()` sees the workers' ready lines: it tells the origin through this
-                # pipe that they are all ready (scoop_secure.wait_for_workers).
-                ready_read, self._ready_fd = os.pipe()
-                self._awaited = self.workers - 1
+            origin_io = common
+            if ready_read is not None:
                 env = {**self.env, scoop_secure.READY_FD_ENV: str(ready_read)}
                 origin_io = {**common, "env": env, "pass_fds": (ready_read,)}
-            try:
-                self.origin = subprocess.Popen(
-                    [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
-                    **group,
-                    **origin_io,
-                )
-            finally:
-                if ready_read is not None:
-                    os.close(ready_read)
-            # The workers leave when their input ends (srun passes a step's to every task):
-            # `_end_workers_input` closes it at the end of the run.
-            with_input = {**common, "stdin": subprocess.PIPE}
-            worker = [*self._secure_args("worker", True), "--end-with-input", "--"]
-            for _ in range(local - 1):
-                self.workers_here.append(
-                    subprocess.Popen([*worker, *self._bootstrap_args(False)], **group, **with_input)
-                )
-            for host, count in self.placement[1:]:
-                self.steps.append(
-                    subprocess.Popen(self.srun_command(host, count), **group, **with_input)
-                )
+            self.origin = subprocess.Popen(
+                [*self._secure_args("worker", True), "--", *self._bootstrap_args(True)],
+                **group,
+                **origin_io,
+            )
+            self._start_workers({**common, **group})
+        except BaseException:
+            os.close(read_fd)
+            if ready_write is not None:
+                os.close(ready_write)
+            raise
         finally:
-            if write_fd is not None:
-                os.close(write_fd)
+            os.close(write_fd)
+            if ready_read is not None:
+                os.close(ready_read)
+        self.supervisor = Supervisor(self, read_fd, ready_write, self._on_line)
 
-    def _release_origin(self, ready: bool) -> None:
-        """Tell the origin that every worker is ready (b"1"), or that one died first (EOF)."""
-        if self._ready_fd is None:
-            return
-        try:
-            if ready:
-                os.write(self._ready_fd, b"1")
-        except BrokenPipeError:  # the origin is gone
-            pass
-        os.close(self._ready_fd)
-        self._ready_fd = None
+    def _start_workers(self, options: dict) -> None:
+        """This node's other workers as children, the other nodes' as one srun step each. They
+        leave when their input ends (srun passes a step's to every task): `end_workers_input`
+        closes it at the end of the run."""
+        options = {**options, "stdin": subprocess.PIPE}
+        worker = [*self._secure_args("worker", True), "--end-with-input", "--"]
+        for _ in range(self.placement[0][1] - 1):
+            self.workers_here.append(
+                subprocess.Popen([*worker, *self._bootstrap_args(False)], **options)
+            )
+        for host, count in self.placement[1:]:
+            self.steps.append(subprocess.Popen(self.srun_command(host, count), **options))
 
     def srun_command(self, host: str, count: int) -> list[str]:
         """One srun step running `count` workers on `host`, as an argv list (no shell)."""
@@ -302,84 +259,20 @@ class ScoopRun:
     # ------------------------------------------------------------------------- watching
 
     def lines(self) -> Iterator[str]:
-        """Every process's stderr, line by line, until all have exited.
+        """Every process's stderr, line by line, until all have exited (without `on_line`)."""
+        return self.supervisor.lines()
 
-        Once the origin or the broker ends, whatever is left gets GRACE_SECONDS (the origin, to
-        write its result; the broker and the workers, to follow the origin's shutdown message)
-        before it is stopped: a worker's srun step that ends by itself ends COMPLETED, one that
-        srun is told to end, CANCELLED. The workers also leave when their input is closed, which
-        happens as soon as the origin or the broker ends, so a worker that joined after the
-        shutdown message does not wait out the grace.
-
-        It also counts the workers' ready lines: once every worker but the origin has said it
-        takes tasks (or one has died first), it tells the origin (scoop_secure.wait_for_workers).
-        """
-        if self._read_fd is None:
-            raise ScoopLaunchError("lines() needs the default stderr pipe")
-        selector = selectors.DefaultSelector()
-        selector.register(self._read_fd, selectors.EVENT_READ, "stderr")
-        for process, role in ((self.origin, "origin"), (self.broker, "broker")):
-            selector.register(os.pidfd_open(process.pid), selectors.EVENT_READ, role)
-        if self._ready_fd is not None:
-            for process in [*self.workers_here, *self.steps]:
-                selector.register(os.pidfd_open(process.pid), selectors.EVENT_READ, "worker")
-        pending, deadline, next_signal = b"", None, signal.SIGTERM
-        try:
-            while True:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                events = selector.select(timeout)
-                if not events and deadline is not None:
-                    self._signal_all(next_signal)
-                    deadline = time.monotonic() + KILL_SECONDS
-                    next_signal = signal.SIGKILL
-                for key, _ in events:
-                    if key.data == "stderr":
-                        chunk = os.read(self._read_fd, 65536)
-                        if not chunk:
-                            if pending:
-                                yield pending.decode(errors="replace")
-                            return
-                        pending += chunk
-                        *complete, pending = pending.split(b"\n")
-                        for line in complete:
-                            text = line.decode(errors="replace")
-                            awaiting = self._ready_fd is not None
-                            if awaiting and text.startswith(scoop_secure.READY_LINE):
-                                self._awaited -= 1
-                                if self._awaited == 0:
-                                    self._release_origin(ready=True)
-                            yield text
-                        continue
-                    selector.unregister(key.fd)
-                    os.close(key.fd)
-                    # The origin no longer waits for the workers once one of the run is gone.
-                    self._release_origin(ready=False)
-                    if key.data == "worker":
-                        continue
-                    self._end_workers_input()
-                    if deadline is None:
-                        deadline = time.monotonic() + GRACE_SECONDS
-        finally:
-            for key in list(selector.get_map().values()):
-                if key.data != "stderr":
-                    os.close(key.fd)
-            selector.close()
-
-    def _end_workers_input(self) -> None:
+    def end_workers_input(self) -> None:
         for worker in [*self.workers_here, *self.steps]:
             if worker.stdin is not None and not worker.stdin.closed:
                 worker.stdin.close()
 
     def wait(self) -> int:
-        """The origin's exit code, once every process of the run has ended."""
+        """The origin's exit code, once every process of the run has ended and said its last."""
         for process in self.processes:
             process.wait()
+        self.supervisor.wait()
         return self.origin.returncode
-
-    @property
-    def stderr_fd(self) -> int | None:
-        """The read end of the processes' stderr pipe (what `lines()` reads)."""
-        return self._read_fd
 
     @property
     def returncode(self) -> int | None:
@@ -387,9 +280,9 @@ class ScoopRun:
 
     # -------------------------------------------------------------------------- stopping
 
-    def _signal_all(self, signum: int, but: subprocess.Popen | None = None) -> None:
+    def signal_all(self, signum: int) -> None:
         for process in self.processes:
-            if process is not but and process.poll() is None:
+            if process.poll() is None:
                 try:
                     process.send_signal(signum)
                     if signum == signal.SIGTERM:  # a stopped process acts on it only once continued
@@ -398,28 +291,30 @@ class ScoopRun:
                     pass
 
     def stop(self) -> None:
-        """End whatever is left (SIGTERM, then SIGKILL), reap it and remove the run directory."""
-        self._release_origin(ready=False)
-        self._end_workers_input()
+        """End whatever is left (SIGTERM, then SIGKILL), reap it, stop the supervision and
+        remove the run directory."""
+        if self.supervisor is not None:
+            self.supervisor.release_origin(ready=False)
+        self.end_workers_input()
         alive = [process for process in self.processes if process.poll() is None]
         if alive:
-            self._signal_all(signal.SIGTERM)
+            self.signal_all(signal.SIGTERM)
             deadline = time.monotonic() + KILL_SECONDS
             for process in alive:
                 try:
                     process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     pass
-            self._signal_all(signal.SIGKILL)
+            self.signal_all(signal.SIGKILL)
         for process in self.processes:
             process.wait()
             if process.stdout is not None:
                 process.stdout.close()
-        if self._read_fd is not None:
-            os.close(self._read_fd)
-            self._read_fd = None
+        if self.supervisor is not None:
+            self.supervisor.close()
+            self.supervisor = None
         if self.run_dir is not None:
-            self.run_dir.remove()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
 
 
@@ -441,18 +336,8 @@ def main(argv=None) -> int:
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not program:
         parser.error("no program to run")
-
-    def terminate(signum, frame):
-        for other in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-            signal.signal(other, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-
-    # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than
-    # killing this process and, through their death signal, the origin with it.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, terminate)
     if args.parent:
-        scoop_secure.die_with_parent(args.parent, signal.SIGTERM)
+        die_with_parent(args.parent, signal.SIGTERM)
     run = ScoopRun(
         program,
         args.workers,
@@ -462,13 +347,19 @@ def main(argv=None) -> int:
         protect=not args.no_curve,
         cpus_per_worker=args.cpus_per_worker,
         own_group=False,
+        on_line=_to_stderr,
     )
-    with run:
-        for line in run.lines():
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
+    # Any of these ends the run in order (the origin gets SIGTERM and checkpoints), rather than
+    # killing this process and, through their death signal, the origin with it.
+    with signals.stop_on_signals(STOP_SIGNALS), run:
         code = run.wait()
     return code if code >= 0 else 128 - code
+
+
+def _to_stderr(line: str) -> None:
+    with contextlib.suppress(OSError):  # a closed stderr must not stop the run's supervision
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

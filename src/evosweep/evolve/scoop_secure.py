@@ -23,20 +23,17 @@ points here run SCOOP's own broker and bootstrap after a small, contained patch:
 
 The broker prints its task and info ports on one stdout line. Without ``--keys`` the sockets stay
 narrow but unauthenticated (only for measuring what CURVE costs). ``--parent`` makes the process
-die with the launcher (PR_SET_PDEATHSIG); ``--watch`` makes a worker on another node exit once
-the broker's port stops answering; ``--end-with-input`` makes a worker exit when its standard
-input ends (the launcher closes it at the end of the run).
+die with the launcher (the parent-death signal); ``--watch`` makes a worker on another node exit
+once the broker's port stops answering; ``--end-with-input`` makes a worker exit when its
+standard input ends (the launcher closes it at the end of the run).
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ipaddress
 import os
 import runpy
 import select
-import signal
 import socket
 import sys
 import threading
@@ -47,9 +44,12 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from evosweep.runtime.addresses import is_wildcard
+from evosweep.runtime.lifetime import die_with_parent
+from evosweep.runtime.signals import stop_on_signals
+
 PUBLIC_KEY = "run.key"
 SECRET_KEY = "run.key_secret"
-PR_SET_PDEATHSIG = 1
 # A remote worker checks the broker's port this often; it exits after WATCH_FAILURES misses in
 # a row, so within about 30 s of the broker's end (the launcher's death takes the broker along).
 WATCH_SECONDS = 5.0
@@ -99,16 +99,6 @@ class Guard:
         if scheme != "tcp" or is_wildcard(host):
             raise WildcardBind(f"refusing to bind {endpoint!r}: no single address to bind to")
         return f"tcp://{host}:{port}"
-
-
-def is_wildcard(host: str) -> bool:
-    host = host.strip("[]")
-    if host in ("", "*"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
 
 
 class GuardedSocket(zmq.Socket):
@@ -242,15 +232,6 @@ def wait_for_workers(timeout: float) -> bool | None:
         os.close(fd)
 
 
-def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
-    """Get `signum` when the parent (the thread of it that started us) ends, however it ends."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # the parent died before the prctl
-        os.kill(os.getpid(), signum)
-
-
 def watch_broker(host: str, port: int) -> threading.Thread:
     """Exit once the broker's port stops accepting connections (a worker on another node has
     no parent on the launcher's node to die with)."""
@@ -304,19 +285,14 @@ def broker_main(args) -> int:
     broker = guarded_broker_class()(
         f"tcp://{args.address}:*", f"tcp://{args.address}:*", hostname=args.address
     )
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    task_port, info_port = broker.getPorts()
-    sys.stdout.write(f"{task_port},{info_port}\n")
-    sys.stdout.flush()
-    try:
-        broker.run()
-    finally:
-        broker.shutdown()
+    with stop_on_signals():
+        try:
+            task_port, info_port = broker.getPorts()
+            sys.stdout.write(f"{task_port},{info_port}\n")
+            sys.stdout.flush()
+            broker.run()
+        finally:
+            broker.shutdown()
     return 0
 
 

@@ -11,6 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evosweep.models import Model
 
 # Problem keys that shape a run's results (so they are part of its checkpoint fingerprint).
 ALGORITHM_KEYS = {
@@ -19,8 +23,6 @@ ALGORITHM_KEYS = {
     "nsga2": ("generations", "population", "crossover", "mutation", "gene_mutation"),
 }
 CONTINUOUS_OBJECTIVES = ("rastrigin", "sphere")
-# What the objective reads of a search model; the space only when the genome encodes it.
-MODEL_KEYS = ("estimator", "params", "scoring")
 
 
 @dataclass(frozen=True)
@@ -92,19 +94,19 @@ def problem_settings(problem: dict) -> dict:
     return settings
 
 
-def objective_spec(problem: dict, seed: int, model: dict | None, train) -> dict:
+def objective_spec(problem: dict, seed: int, model: Model | None, train) -> dict:
+    """The JSON-able spec the workers rebuild the objective from; the model crosses as its
+    plain config entry (problems.build parses it again)."""
     if problem["objective"] in CONTINUOUS_OBJECTIVES:
         return {"objective": problem["objective"], "dimensions": problem["dimensions"]}
-    spec = {
+    return {
         "objective": problem["objective"],
         "train": str(train),
-        **{key: model[key] for key in MODEL_KEYS},
+        "name": model.name,
+        "model": model.to_config(),
         "cv": problem["cv"],
         "seed": seed,
     }
-    if problem["objective"] == "hyperparameters":
-        spec["space"] = model["space"]
-    return spec
 
 
 def build_run(
@@ -114,7 +116,7 @@ def build_run(
     workers: int,
     checkpoint,
     *,
-    model: dict | None = None,
+    model: Model | None = None,
     best_params: dict | None = None,
     train=None,
 ) -> RunSpec:
@@ -122,7 +124,7 @@ def build_run(
     objective `hyperparameters`). `model`: the search model scoring candidates; `best_params`
     are laid over its fixed params (feature selection scores the search's best model)."""
     if model is not None and best_params:
-        model = {**model, "params": {**model["params"], **best_params}}
+        model = model.with_params(best_params)
     return RunSpec(
         name=name,
         problem=problem_settings(problem),

@@ -9,9 +9,10 @@ import json
 import logging
 from pathlib import Path
 
-from evosweep import models
+from evosweep import journal
 from evosweep.errors import ConfigError
 from evosweep.evolve.spec import CONTINUOUS_OBJECTIVES
+from evosweep.models import Model
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ def check_problem(name: str, spec: dict, search_models: dict) -> None:
             f"tournament size {spec['tournament']} exceeds the population {spec['population']}",
         )
     if objective == "feature_selection":
-        model = search_models[spec["model"]]  # existence is checked by evosweep.config
-        if models.is_clusterer(model):
+        # The model's existence is checked by evosweep.config, the model itself by the search.
+        if scoring_model(spec, search_models[spec["model"]]).is_clusterer:
             _fail(
                 f"{where}.model",
                 f"feature selection needs a supervised model to score subsets; "
@@ -50,28 +51,17 @@ def check_problem(name: str, spec: dict, search_models: dict) -> None:
             )
 
 
-def check_evolutionary_model(name: str, spec: dict) -> None:
-    from evosweep import space as search_space
-
-    where = f"search.models.{name}"
-    search_space.genes(spec["space"], f"{where}.space")
-    evolution = spec["evolution"]
-    if evolution["tournament"] > evolution["population"]:
-        _fail(
-            f"{where}.evolution.tournament",
-            f"tournament size {evolution['tournament']} exceeds the population "
-            f"{evolution['population']}",
-        )
-
-
 def check_config(config: dict) -> None:
-    """All evolution checks, before any job runs."""
+    """All evolution checks, before any job."""
     search_models = config["search"]["models"]
     for name, spec in config["evolve"]["problems"].items():
         check_problem(name, spec, search_models)
-    for name, spec in search_models.items():
-        if spec["strategy"] == "evolutionary":
-            check_evolutionary_model(name, spec)
+
+
+def scoring_model(problem: dict, entry: dict | None) -> Model | None:
+    """The search model (its `search.models` entry, or the part of it the rule passes) that
+    scores a problem's candidates; None for a benchmark function."""
+    return None if entry is None else Model.from_config(problem["model"], entry)
 
 
 # --------------------------------------------------------------------------- runs
@@ -81,18 +71,6 @@ def load_best_params(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def remove_checkpoint(checkpoint) -> None:
-    """The outputs exist: the checkpoint and its journal would only be a stale resume point."""
-    from evosweep import journal
-
-    if Path(checkpoint).exists():
-        Path(checkpoint).unlink()
-        log.info("outputs written; removed checkpoint %s", checkpoint)
-    if journal.path_for(checkpoint).exists():
-        journal.remove_files(journal.path_for(checkpoint))
-        log.info("outputs written; removed journal %s", journal.path_for(checkpoint))
-
-
 def run_problem(
     name: str,
     spec: dict,
@@ -100,7 +78,7 @@ def run_problem(
     workers: int,
     out_dir,
     checkpoint,
-    model: dict | None = None,
+    model: Model | None = None,
     best_params_path=None,
     train=None,
     dpi: int = 110,
@@ -136,7 +114,7 @@ def run_problem(
         summary_extra["pareto_size"] = len(result.hall)
     summary = outputs.best_summary(name, spec, result, solution) | summary_extra
     outputs.write_json(out_dir / "best.json", summary)
-    remove_checkpoint(checkpoint)
+    journal.remove_resume_point(checkpoint)
     log.info(
         "done: best %s after %d evaluations (%d cache hits) in %.1f s",
         summary["fitness"],

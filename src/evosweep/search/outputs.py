@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evosweep import models
+from evosweep.models import Model
 
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 SUMMARY_KEYS = (
@@ -75,7 +75,7 @@ def cv_results_frame(cv_results: dict):
     return frame
 
 
-def write_outputs(name: str, spec: dict, outcome: SearchOutcome, test_path, out_dir) -> dict:
+def write_outputs(model: Model, outcome: SearchOutcome, test_path, out_dir) -> dict:
     """Write every output file of the search; return the summary."""
     import joblib
 
@@ -89,15 +89,15 @@ def write_outputs(name: str, spec: dict, outcome: SearchOutcome, test_path, out_
     write_json(out_dir / "best_params.json", outcome.best_params)
     joblib.dump(outcome.best_model, out_dir / "best_model.joblib")
     features, labels = read_split(test_path)
-    scores = models.test_scores(outcome.best_model, spec, features, labels)
+    scores = model.test_scores(outcome.best_model, features, labels)
     write_json(out_dir / "test_scores.json", scores)
     summary = {
-        "model": name,
-        "strategy": spec["strategy"],
-        "scoring": spec["scoring"],
+        "model": model.name,
+        "strategy": model.strategy,
+        "scoring": model.scoring,
         "best_score": float(outcome.best_score),
         "best_score_std": float(outcome.best_score_std),
-        "test_score": models.test_score(spec, scores),
+        "test_score": model.test_score(scores),
         "n_candidates": int(outcome.n_candidates),
         "n_fits": int(outcome.n_fits),
         "wall_seconds": round(outcome.wall_seconds, 3),

@@ -12,19 +12,19 @@ def _tick_label(value) -> str:
     return f"{value:.0e}" if isinstance(value, float) else str(value)
 
 
-def plot_heatmap(frame, spec: dict, refit_metric: str, path: Path, dpi: int = 110) -> bool:
+def plot_heatmap(frame, model, path: Path, dpi: int = 110) -> bool:
     """Mean CV score over a two-parameter grid, axes labelled with the grid's values."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(spec["space"])
-    if spec["strategy"] != "grid" or len(names) != 2:
+    names = list(model.space)
+    if len(names) != 2:
         return False
-    grid = search_space.grid(spec["space"])
+    grid = search_space.grid(model.space)
     rows, cols = names
-    score = f"mean_test_{refit_metric}" if refit_metric != "score" else "mean_test_score"
+    score = f"mean_test_{model.refit_metric}"
     table = frame.pivot_table(index=f"param_{rows}", columns=f"param_{cols}", values=score)
     table = table.reindex(index=grid[rows], columns=grid[cols])
     figure, axes = plt.subplots(figsize=(8, 6.5))
@@ -33,7 +33,7 @@ def plot_heatmap(frame, spec: dict, refit_metric: str, path: Path, dpi: int = 11
     axes.set_yticks(range(len(grid[rows])), [_tick_label(v) for v in grid[rows]])
     axes.set_xlabel(cols)
     axes.set_ylabel(rows)
-    axes.set_title(f"mean CV {spec['scoring']} ({spec['cv']}-fold)")
+    axes.set_title(f"mean CV {model.scoring} ({model.cv}-fold)")
     figure.colorbar(image, ax=axes)
     figure.tight_layout()
     figure.savefig(path, dpi=dpi)

@@ -30,13 +30,13 @@ def slow_models(grid_points: int) -> dict:
     return {
         "slow_grid": {
             "dataset": "iris",
-            "estimator": "slow_fits.SlowSVC",
+            "estimator": "helpers.slow_fits.SlowSVC",
             "space": {"C": {"logspace": [-1, 1, grid_points]}},
             "cv": 3,
         },
         "slow_evolution": {
             "dataset": "iris",
-            "estimator": "slow_fits.SlowSVC",
+            "estimator": "helpers.slow_fits.SlowSVC",
             "strategy": "evolutionary",
             "space": {"C": {"logspace": [-1, 1, 10]}, "gamma": {"logspace": [-3, 0, 10]}},
             "cv": 3,

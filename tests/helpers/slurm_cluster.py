@@ -17,14 +17,14 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import yaml
 
-import slurm_snakemake
+from helpers import slurm_snakemake
+from helpers.waiting import wait_until
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 START_SCRIPT = TESTS / "slurm" / "start-cluster.sh"
 STOP_SCRIPT = TESTS / "slurm" / "stop-cluster.sh"
@@ -248,14 +248,15 @@ def jobs_for_rule(rule: str, **kwargs) -> list[dict[str, str]]:
 def wait_for_sacct(predicate, timeout: float = 30, interval: float = 0.5, query=None, **kwargs):
     """Poll ``query(**kwargs)`` (default :func:`sacct`) until ``predicate(rows)``; return rows."""
     query = query or sacct
-    deadline = time.monotonic() + timeout
-    while True:
+    rows = []
+
+    def satisfied() -> bool:
+        nonlocal rows
         rows = query(**kwargs)
-        if predicate(rows):
-            return rows
-        if time.monotonic() >= deadline:
-            return rows
-        time.sleep(interval)
+        return predicate(rows)
+
+    wait_until(satisfied, timeout, interval)
+    return rows
 
 
 # ----------------------------------------------------------------- profile
@@ -336,7 +337,7 @@ def run_on_slurm(
     """
     import re
 
-    from workflow_runner import snakemake
+    from helpers.workflow_runner import snakemake
 
     profile = REPO / "profiles" / "slurm"
     if set_resources:

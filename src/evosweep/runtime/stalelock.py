@@ -2,7 +2,9 @@
 
 Snakemake releases its lock (.snakemake/locks) on a normal exit, an error, Ctrl-C or SIGTERM;
 after `kill -9` or a power loss the lock stays and every later run stops with a LockException
-until `snakemake --unlock`. `make run` calls this module first, so it recovers by itself.
+until `snakemake --unlock`. `make run` calls this module first, so it recovers by itself:
+
+    python -m evosweep.runtime.stalelock [SNAKEMAKE-ARGS...]   # e.g. --configfile FILE
 
 A lock is stale when no process on this host runs Snakemake (or one of its jobs) with this
 directory as its working directory: Snakemake changes into its working directory (`-d`), so
@@ -19,17 +21,9 @@ from pathlib import Path
 
 import psutil
 
+from evosweep.runtime.snakemake import is_snakemake
+
 LOCK_DIR = Path(".snakemake") / "locks"
-
-
-def _is_snakemake(cmdline: list[str]) -> bool:
-    """The Snakemake program (`snakemake ...`, `python .../snakemake ...`, `python -m
-    snakemake ...`) or a job it runs (`python .snakemake/scripts/tmpXXXX.rule.py`)."""
-    if any(Path(arg).name == "snakemake" for arg in cmdline[:2]):
-        return True
-    if any(a == "-m" and b == "snakemake" for a, b in zip(cmdline, cmdline[1:], strict=False)):
-        return True
-    return any(".snakemake/scripts/" in arg for arg in cmdline)
 
 
 def snakemake_processes(directory: str | Path = ".") -> list[psutil.Process]:
@@ -42,7 +36,7 @@ def snakemake_processes(directory: str | Path = ".") -> list[psutil.Process]:
         info = process.info
         if info["pid"] in ours or info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        if not info["cmdline"] or not _is_snakemake(info["cmdline"]):
+        if not info["cmdline"] or not is_snakemake(info["cmdline"]):
             continue
         try:
             cwd = process.cwd()
@@ -88,5 +82,4 @@ def unlock_if_stale(snakemake_args: list[str], directory: str | Path = ".") -> i
 
 
 if __name__ == "__main__":
-    # Arguments are passed on to `snakemake --unlock` (e.g. --configfile FILE).
     sys.exit(unlock_if_stale(sys.argv[1:]))

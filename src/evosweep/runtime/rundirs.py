@@ -1,9 +1,11 @@
-"""Private run directories (0700, for keys and logs) that a later run can tell are stale.
+"""Private run directories (0700, for keys and logs) that a later run can tell are stale, and
+the owner records that tell it.
 
-Each holds an owner record (host, boot, PID, the PID's start time, Slurm job): a PID alone may
-be reused. A directory whose owner is gone, e.g. killed with SIGKILL, is removed by the next run
-that looks in the same place. The ipyparallel engines' work directories and the SCOOP runs'
-directories both live by these rules.
+An owner record names a process by host, boot, PID, the PID's start time and Slurm job: a PID
+alone may be reused. A directory whose owner is gone, e.g. killed with SIGKILL, is removed by
+the next run that looks in the same place. The ipyparallel engines' work directories and the
+SCOOP runs' key directories both live by these rules, and the engines and controller watch
+their owner by its record.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import secrets
 import shutil
 import socket
 import stat
-import subprocess
 import time
 from pathlib import Path
+
+from evosweep.runtime import slurm
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,10 @@ def process_start_time(pid: int) -> int | None:
         stat_line = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat_line.rsplit(")", 1)[1].split()[19])
+    try:
+        return int(stat_line.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
 
 
 def owner_record(pid: int | None = None) -> dict:
@@ -57,28 +63,22 @@ def owner_record(pid: int | None = None) -> dict:
     }
 
 
-def _slurm_job_gone(job: str) -> bool:
-    """True only when Slurm says `job` is no longer known or running."""
-    try:
-        result = subprocess.run(
-            ["squeue", "--noheader", "--jobs", job, "--format", "%i"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    if result.returncode == 0:
-        return not result.stdout.strip()
-    return "Invalid job id" in result.stderr
+def on_this_host(record: dict) -> bool:
+    """The record's process ran on this host since its last boot (so its PID means something)."""
+    return record.get("host") == socket.gethostname() and record.get("boot", boot_id()) == boot_id()
+
+
+def is_running(record: dict) -> bool:
+    """The record's process still runs (on this host): same PID, same start time."""
+    return process_start_time(record["pid"]) == record.get("start")
 
 
 def owner_is_gone(record: dict) -> bool:
-    if record.get("host") == socket.gethostname() and record.get("boot", boot_id()) == boot_id():
-        return process_start_time(record["pid"]) != record.get("start")
+    if on_this_host(record):
+        return not is_running(record)
     # Made on another node of a shared file system: only Slurm can tell its owner is gone.
     job = record.get("job")
-    return bool(job) and job != os.environ.get("SLURM_JOB_ID") and _slurm_job_gone(job)
+    return bool(job) and job != os.environ.get("SLURM_JOB_ID") and slurm.job_gone(job)
 
 
 def is_stale(path: Path) -> bool:

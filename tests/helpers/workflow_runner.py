@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "src", "report", "envs", "profiles"]
+
+
+def copy_workflow(root: Path, with_makefile: bool = False) -> Path:
+    """A private copy of the workflow in `root` (so a test may edit a script), with the config
+    schema but not config/config.yaml: Snakemake merges --configfile into the Snakefile's
+    `configfile:` when that file exists, and a test config must stand alone."""
+    for part in WORKFLOW_PARTS + (["Makefile"] if with_makefile else []):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / part)
+    (root / "config").mkdir()
+    shutil.copy(REPO / "config" / "schema.yaml", root / "config" / "schema.yaml")
+    return root
 
 
 def write_config(workdir: Path, config: dict) -> Path:

@@ -5,7 +5,7 @@ at a site that spares slurmdbd, but on the test cluster it only makes a test wai
 ended long ago (a 60 s job was noticed after 80 s, a 90 s one after 125 s). Here every check
 waits `--seconds-between-status-checks`. The profile itself keeps the plugin's pace.
 
-    python tests/slurm_snakemake.py SNAKEMAKE-ARGUMENTS...
+    python tests/helpers/slurm_snakemake.py SNAKEMAKE-ARGUMENTS...
 """
 
 from __future__ import annotations

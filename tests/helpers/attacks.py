@@ -41,12 +41,12 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 import evosweep.evolve
-from evolve_results import RASTRIGIN
+from helpers.evolve_results import RASTRIGIN
 
 # Engines cannot import tests/ modules: the gate's functions travel by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 SRC = Path(evosweep.evolve.__file__).resolve().parents[2]
 MAIN = Path(evosweep.evolve.__file__).resolve().parent / "__main__.py"
 ENV = dict(os.environ, PYTHONPATH=str(SRC))
@@ -63,7 +63,7 @@ HANDSHAKE_END = (
 
 def _in_tests(call: str) -> list[str]:
     """A Python command line that runs `call` from this module (in another namespace)."""
-    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); import attacks; attacks.{call}"
+    code = f"import sys; sys.path.insert(0, {str(TESTS)!r}); from helpers import attacks; attacks.{call}"
     return [sys.executable, "-c", code]
 
 
@@ -504,13 +504,15 @@ SCOOP_SLURM_LAUNCHER = """
 import fcntl, sys
 from pathlib import Path
 from evosweep import allocation
+from evosweep.runtime import addresses
 from evosweep.evolve.scoop_launcher import ScoopRun
 hosts = allocation.job_hosts()
-address = allocation.cluster_address()
+address = addresses.cluster_address()
 workers = allocation.slurm_tasks()
 print("hosts", *hosts, "address", address, flush=True)
 with ScoopRun(sys.argv[2:], workers, address=address, hosts=hosts, runtime_root=Path(sys.argv[1])) as run:
-    fcntl.fcntl(run.stderr_fd, fcntl.F_SETPIPE_SZ, 4096)
+    with open(f"/proc/{run.origin.pid}/fd/2", "wb") as stderr:
+        fcntl.fcntl(stderr, fcntl.F_SETPIPE_SZ, 4096)
     for line in run.lines():
         print(line, flush=True)
 """

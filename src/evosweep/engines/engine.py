@@ -1,0 +1,38 @@
+"""An engine of a cluster: ipyparallel's ipengine, except that a requested shutdown exits 0, and
+that it exits when the cluster's owner (same host) or its controller (any node) is gone.
+
+    python -m evosweep.engines.engine [ipengine options]
+
+ipyparallel 9.2's IPEngine.start runs `loop.run_sync(...)`; a shutdown_request stops that loop,
+so tornado raises "Event loop stopped before Future completed." and every engine exits 1
+(silently: its stderr is rerouted to the client). On Slurm the engines' srun step then ends
+FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
+"""
+
+from ipyparallel.engine import app
+
+from evosweep.engines import guard
+
+
+class IPEngine(app.IPEngine):
+    def load_connection_file(self):
+        super().load_connection_file()
+        if guard.owner() is not None:
+            info = self.connection_info
+            guard.watch_controller(f"{info['interface']}:{info['hb_ping']}", self.curve_serverkey)
+
+    def start(self):
+        try:
+            super().start()
+        except RuntimeError:
+            if getattr(self.kernel, "_shutdown_message", None) is None:
+                raise  # not a requested shutdown
+
+
+def main() -> None:
+    guard.watch_owner(lambda: guard.leave("the process that owns this cluster is gone"), False)
+    IPEngine.launch_instance()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Where the fit journal leans on scikit-learn's and joblib's private internals: here only.
+
+Both are pinned exactly (requirements.lock); tests/test_journal_internals.py fails loudly when
+an upgrade changes any of these:
+- scikit-learn's searches run each fit as `sklearn.model_selection._validation._fit_and_score(
+  estimator, X, y, **keywords)`, the function wrapped by sklearn.utils.parallel's `_FuncWrapper`
+  (`.function`), which carries the thread's scikit-learn configuration (`.config`);
+- of its keywords, UNKEYED_ARGUMENTS only report progress or reach callbacks;
+- joblib's `BatchedCalls` holds its calls as `items`, a list of (function, args, kwargs), and
+  reports its length from `_size`, set once in its constructor.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+FIT_FUNCTION = ("sklearn.model_selection._validation", "_fit_and_score")
+UNKEYED_ARGUMENTS = frozenset(
+    {"split_progress", "candidate_progress", "verbose", "caller", "callback_ctx"}
+)
+
+
+class Fit(NamedTuple):
+    """One call of scikit-learn's fit function, as a joblib batch holds it."""
+
+    config: object  # scikit-learn's configuration for the call (None when not wrapped)
+    estimator: object
+    features: object
+    labels: object
+    keywords: dict  # without UNKEYED_ARGUMENTS
+
+
+def as_fit(call) -> Fit | None:
+    """The fit a joblib call (function, args, kwargs) makes, or None for any other call."""
+    function, args, kwargs = call
+    inner = getattr(function, "function", function)
+    if (getattr(inner, "__module__", None), getattr(inner, "__name__", None)) != FIT_FUNCTION:
+        return None
+    if len(args) != 3:
+        return None
+    keywords = {name: value for name, value in kwargs.items() if name not in UNKEYED_ARGUMENTS}
+    return Fit(getattr(function, "config", None), *args, keywords)
+
+
+def calls(batch) -> list:
+    """A joblib batch's calls: (function, args, kwargs) each."""
+    return batch.items
+
+
+def part(batch, indices: list[int]):
+    """A copy of a joblib batch that makes only the calls at `indices`."""
+    partial = copy.copy(batch)
+    partial.items = [batch.items[i] for i in indices]
+    partial._size = len(partial.items)  # what len() reports
+    return partial

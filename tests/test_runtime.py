@@ -1,0 +1,170 @@
+"""evosweep.runtime on real signals and processes: one exception for every stop signal, children
+that die with their parent or owner, owner records that tell a reused PID apart, narrow binds,
+and the engine programs' guard reading the owner the cluster passed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from evosweep.engines import ENGINE_CMD, guard
+from evosweep.engines.programs import OWNER_VARIABLE
+from evosweep.runtime import addresses, lifetime, rundirs
+from evosweep.runtime.signals import STOP_SIGNALS, Interrupted, signal_name, stop_on_signals
+
+# Bounds on waits for events that should come much sooner; reaching one fails the test.
+EVENT_SECONDS = 60
+
+
+@pytest.mark.parametrize("signum", STOP_SIGNALS)
+def test_each_stop_signal_raises_interrupted_once_and_the_handlers_come_back(signum):
+    before = {other: signal.getsignal(other) for other in STOP_SIGNALS}
+    with pytest.raises(Interrupted) as raised:
+        with stop_on_signals():
+            os.kill(os.getpid(), signum)
+            signal.pause()  # the handler raises before this returns
+    assert raised.value.signum == signum and raised.value.code == 128 + signum
+    assert signal_name(raised.value.code) == signal.Signals(signum).name
+    assert {other: signal.getsignal(other) for other in STOP_SIGNALS} == before
+
+
+def test_later_signals_are_ignored_while_the_run_stops():
+    with pytest.raises(Interrupted):
+        with stop_on_signals():
+            try:
+                os.kill(os.getpid(), signal.SIGUSR1)
+                signal.pause()
+            finally:
+                assert all(signal.getsignal(s) == signal.SIG_IGN for s in STOP_SIGNALS)
+                os.kill(os.getpid(), signal.SIGTERM)  # ignored: the clean-up goes on
+
+
+def test_a_callback_decides_instead_of_the_exception():
+    heard = []
+    with stop_on_signals(on_signal=heard.append):
+        os.kill(os.getpid(), signal.SIGUSR1)
+        while not heard:
+            signal.pause()
+    assert heard == [signal.SIGUSR1]
+
+
+def test_outside_the_main_thread_nothing_is_installed():
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def in_thread():
+        with stop_on_signals():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen == [before] and signal.getsignal(signal.SIGTERM) == before
+    assert signal_name(None) == "exit status None"
+
+
+PARENT = """
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())])
+print(child.pid, flush=True)
+child.wait()
+"""
+CHILD = """
+import signal, sys
+from evosweep.runtime.lifetime import die_with_parent
+die_with_parent(int(sys.argv[1]), signal.SIGTERM)
+print("armed", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_child_dies_with_its_parent_even_after_sigkill():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, CHILD], stdout=subprocess.PIPE, stdin=subprocess.PIPE
+    )
+    child = int(parent.stdout.readline())
+    pidfd = os.pidfd_open(child)
+    assert parent.stdout.readline() == b"armed\n"
+    try:
+        parent.kill()
+        parent.wait()
+        # Waits for the child's exit; a child left running fails here.
+        assert lifetime._first_exit([pidfd]) == pidfd
+    finally:
+        os.close(pidfd)
+        parent.stdout.close()
+        parent.stdin.close()
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+
+
+def test_the_end_of_a_watched_process_calls_back():
+    process = _sleeper()
+    ended = []
+    done = threading.Event()
+    assert lifetime.when_any_ends([process.pid], lambda pid: (ended.append(pid), done.set()), "t")
+    assert not done.is_set()
+    process.stdin.close()
+    assert done.wait(EVENT_SECONDS) and ended == [process.pid]
+    process.wait()
+    # One that has gone already (reaped): nothing is started, the caller acts.
+    assert lifetime.when_any_ends([process.pid], ended.append, "t") is False
+
+
+def test_an_owner_is_watched_by_its_record():
+    process = _sleeper()
+    record = rundirs.owner_record(process.pid)
+    gone = threading.Event()
+    lifetime.watch_owner(record, gone.set, strict=True)
+    assert not gone.is_set() and not rundirs.owner_is_gone(record)
+    process.stdin.close()
+    process.wait()
+    assert gone.wait(EVENT_SECONDS) and rundirs.owner_is_gone(record)
+    # A gone owner counts at once when the owner must be visible, and not otherwise.
+    called = []
+    lifetime.watch_owner(record, lambda: called.append("strict"), strict=True)
+    lifetime.watch_owner(record, lambda: called.append("not strict"), strict=False)
+    assert called == ["strict"]
+    # The same PID with another start time is another process: its owner is gone.
+    reused = rundirs.owner_record() | {"start": rundirs.owner_record()["start"] + 1}
+    assert rundirs.owner_is_gone(reused)
+
+
+def test_run_directories_are_private_and_removed_once_their_owner_is_gone(tmp_path):
+    mine = rundirs.create(tmp_path, "run-")
+    assert mine.stat().st_mode & 0o777 == 0o700
+    assert json.loads((mine / rundirs.OWNER_FILE).read_text())["pid"] == os.getpid()
+    process = _sleeper()
+    theirs = rundirs.create(tmp_path, "run-", rundirs.owner_record(process.pid))
+    assert not rundirs.is_stale(mine) and not rundirs.is_stale(theirs)
+    process.stdin.close()
+    process.wait()
+    assert rundirs.is_stale(theirs)
+    newer = rundirs.create(tmp_path, "run-")  # removes the stale one beside it
+    assert sorted(tmp_path.iterdir()) == sorted([mine, newer])
+
+
+def test_listeners_bind_one_address():
+    for wildcard in ("", "*", "0.0.0.0", "::", "[::]"):
+        assert addresses.is_wildcard(wildcard)
+    for narrow in ("127.0.0.1", "10.1.2.3", "node1"):
+        assert not addresses.is_wildcard(narrow)
+    assert addresses.bind_address(spans_nodes=False) == addresses.LOOPBACK
+
+
+def test_the_engine_programs_are_modules_that_read_their_owner(monkeypatch):
+    assert ENGINE_CMD[1:] == ["-m", "evosweep.engines.engine"]
+    monkeypatch.delenv(OWNER_VARIABLE, raising=False)
+    assert guard.owner() is None
+    record = rundirs.owner_record()
+    monkeypatch.setenv(OWNER_VARIABLE, json.dumps(record))
+    assert guard.owner() == record
+    guard.watch_owner(lambda: pytest.fail("this process is alive"), strict=True)
