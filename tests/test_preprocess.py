@@ -21,7 +21,7 @@ from sklearn.svm import SVC
 
 from evosweep import preprocess
 from evosweep.errors import ConfigError
-from workflow_runner import REPO
+from helpers.workflow_runner import REPO
 
 PENGUINS = REPO / "tests" / "data" / "penguins.csv"
 WHERE = "search.models.m"
