@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 from sklearn.svm import SVC
 
-from evosweep import preprocess
+from evosweep import pipeline, preprocess
 from evosweep.errors import ConfigError
 from helpers.workflow_runner import REPO
 
@@ -39,16 +39,12 @@ def parsed(given, space=None):
 def test_a_model_without_preprocess_is_its_bare_estimator():
     assert parsed(None) is None
     estimator = SVC()
-    assert preprocess.build(None, estimator, preprocess.Columns(("a",), ())) is estimator
-    space = {"C": [1.0, 2.0]}
-    assert preprocess.pipeline_space(None, space) == space
-    assert preprocess.user_params(None, {"C": 1.0}) == {"C": 1.0}
+    assert pipeline.build(None, estimator) is estimator
 
 
 def test_the_pipeline_has_the_documented_steps():
     pre = parsed({"impute": "median", "scale": "standard", "categorical": "onehot"})
-    columns = preprocess.Columns(("x", "y"), ("colour",))
-    model = preprocess.build(pre, SVC(C=3.0), columns)
+    model = pipeline.build(pre, SVC(C=3.0))
     params = model.get_params()
     assert [name for name, _ in model.steps] == ["preprocess", "model"]
     assert params["model__C"] == 3.0
@@ -56,9 +52,12 @@ def test_the_pipeline_has_the_documented_steps():
     assert isinstance(params["preprocess__numeric__scale"], StandardScaler)
     assert isinstance(params["preprocess__text__encode"], OneHotEncoder)
     assert params["preprocess__text__impute"].fill_value == "missing"
-    transformers = {name: cols for name, _, cols in params["preprocess__transformers"]}
-    assert transformers == {"numeric": ["x", "y"], "text": ["colour"]}
-    bare = preprocess.build(parsed({}), SVC(), columns).get_params()
+    # Columns are taken by dtype when the pipeline is fitted: a bool column is numeric.
+    table = pd.DataFrame({"x": [1.0, 2.0], "colour": ["red", None], "y": [True, False]})
+    fitted = model["preprocess"].fit(table)
+    chosen = {name: list(cols) for name, _, cols in fitted.transformers_ if name != "remainder"}
+    assert chosen == {"numeric": ["x", "y"], "text": ["colour"]}
+    bare = pipeline.build(parsed({}), SVC()).get_params()
     assert (
         bare["preprocess__numeric__impute"] == bare["preprocess__numeric__scale"] == "passthrough"
     )
@@ -174,33 +173,31 @@ def test_columns_are_read_from_the_table_and_the_summary():
     assert columns.subset(["sex", "year"]) == preprocess.Columns(("year",), ("sex",), {"sex": 11})
 
 
-def test_space_names_translate_to_the_pipeline_and_back():
+def test_the_pipeline_takes_the_configs_names():
     pre = parsed({"impute": "median"}, {"preprocess.scale": ["standard", "robust", None]})
-    space = {"C": [0.1, 1.0], "preprocess.scale": ["standard", "robust", None]}
-    translated = preprocess.pipeline_space(pre, space)
-    assert set(translated) == {"model__C", "preprocess__numeric__scale"}
-    scalers = translated["preprocess__numeric__scale"]
-    assert isinstance(scalers[0], StandardScaler) and isinstance(scalers[1], RobustScaler)
-    assert scalers[2] == "passthrough"
     params = {"C": 2.0, "preprocess.scale": "robust", "preprocess.impute": "mean"}
-    pipeline = preprocess.pipeline_params(pre, params)
-    assert pipeline["model__C"] == 2.0
-    assert pipeline["preprocess__numeric__impute"].strategy == "mean"
-    assert preprocess.user_params(pre, pipeline) == params
-    assert preprocess.user_params(pre, {"preprocess__numeric__scale": "passthrough"}) == {
-        "preprocess.scale": None
-    }
+    translated = pipeline.pipeline_params(params)
+    assert translated["model__C"] == 2.0
+    assert translated["preprocess__numeric__impute"].strategy == "mean"
+    assert isinstance(translated["preprocess__numeric__scale"], RobustScaler)
+    model = pipeline.build(pre, SVC()).set_params(**params)
+    assert model.get_params()["model__C"] == 2.0
+    assert isinstance(model.get_params()["preprocess__numeric__scale"], RobustScaler)
+    # the pipeline's own names still work, and no step is "passthrough"
+    model.set_params(model__gamma=0.5, **{"preprocess.scale": None})
+    assert model.get_params()["model__gamma"] == 0.5
+    assert model.get_params()["preprocess__numeric__scale"] == "passthrough"
 
 
 def test_cv_results_show_the_users_names_and_values():
+    from evosweep.search.outputs import cv_results_frame, shown_params
+
     features, labels = penguins()
     space = {"C": [1.0], "preprocess.scale": ["standard", None], "preprocess.impute": ["mean"]}
     pre = parsed({"impute": "median", "categorical": "onehot"}, space)
-    model = preprocess.build(pre, SVC(), preprocess.Columns.of(features))
-    search = GridSearchCV(model, preprocess.pipeline_space(pre, space), cv=3)
+    search = GridSearchCV(pipeline.build(pre, SVC()), space, cv=3)
     search.fit(features, labels)
-    results = preprocess.user_cv_results(pre, search.cv_results_)
-    frame = pd.DataFrame(results)
+    frame = shown_params(cv_results_frame(search.cv_results_))
     assert [c for c in frame.columns if c.startswith("param_")] == [
         "param_C",
         "param_preprocess.impute",
@@ -208,20 +205,21 @@ def test_cv_results_show_the_users_names_and_values():
     ]
     assert list(frame["param_preprocess.scale"]) == ["standard", "null"]
     assert list(frame["param_preprocess.impute"]) == ["mean", "mean"]
-    assert results["params"][0] == {
+    assert search.cv_results_["params"][0] == {
         "C": 1.0,
         "preprocess.impute": "mean",
         "preprocess.scale": "standard",
     }
-    assert list(frame["mean_test_score"]) == list(search.cv_results_["mean_test_score"])
-    best = preprocess.user_params(pre, search.best_params_)
-    assert best["preprocess.scale"] == "standard"  # scaled SVC beats raw grams next to mm
+    assert search.best_params_["preprocess.scale"] == "standard"  # grams next to mm
+    portable = pipeline.portable(search.best_estimator_)
+    assert type(portable) is Pipeline
+    assert list(portable.predict(features)) == list(search.best_estimator_.predict(features))
 
 
 def test_the_pipeline_predicts_raw_rows_with_gaps_and_unseen_categories():
     features, labels = penguins()
     pre = parsed({"impute": "median", "scale": "standard", "categorical": "onehot"})
-    model = preprocess.build(pre, SVC(), preprocess.Columns.of(features)).fit(features, labels)
+    model = pipeline.build(pre, SVC()).fit(features, labels)
     raw = features.iloc[[3, 8]].copy()  # row 3 has no measurements and no sex
     assert raw.isna().any(axis=None)
     raw.loc[raw.index[1], "island"] = "Atlantis"
@@ -235,12 +233,11 @@ def test_pipelines_and_their_parameters_pickle_identically_in_every_process():
     code = (
         "import pickle, hashlib, pandas as pd\n"
         "from sklearn.svm import SVC\n"
-        "from evosweep import preprocess as p\n"
-        f"f = pd.read_csv({str(PENGUINS)!r}).drop(columns=['species'])\n"
+        "from evosweep import pipeline, preprocess as p\n"
         "pre = p.parse({'impute': 'median', 'categorical': 'onehot'}, "
         "{'C': [1.0], 'preprocess.scale': ['standard', None]}, 'w')\n"
-        "model = p.build(pre, SVC(), p.Columns.of(f))\n"
-        "space = p.pipeline_space(pre, {'C': [1.0], 'preprocess.scale': ['standard', None]})\n"
+        "model = pipeline.build(pre, SVC())\n"
+        "space = {'C': [1.0], 'preprocess.scale': ['standard', None]}\n"
         "print(hashlib.sha256(pickle.dumps((model, space), protocol=5)).hexdigest())\n"
     )
     digests = {
@@ -249,14 +246,11 @@ def test_pipelines_and_their_parameters_pickle_identically_in_every_process():
         ).stdout.strip()
         for _ in range(2)
     }
-    features, _ = penguins()
     pre = parsed(
         {"impute": "median", "categorical": "onehot"}, {"preprocess.scale": ["standard", None]}
     )
-    model = preprocess.build(
-        pre, SVC(), preprocess.Columns.of(pd.read_csv(PENGUINS).drop(columns=["species"]))
-    )
-    space = preprocess.pipeline_space(pre, {"C": [1.0], "preprocess.scale": ["standard", None]})
+    model = pipeline.build(pre, SVC())
+    space = {"C": [1.0], "preprocess.scale": ["standard", None]}
     here = hashlib.sha256(pickle.dumps((model, space), protocol=5)).hexdigest()
     assert digests == {here}
 
@@ -309,9 +303,7 @@ def test_grid_search_equals_a_hand_built_pipeline_on_the_same_folds():
     folds = list(StratifiedKFold(5, shuffle=True, random_state=3).split(features, labels))
     space = {"C": [0.1, 1.0, 10.0], "preprocess.scale": ["standard", None]}
     pre = parsed({"impute": "median", "categorical": "onehot"}, space)
-    ours = GridSearchCV(
-        preprocess.build(pre, SVC(), columns), preprocess.pipeline_space(pre, space), cv=folds
-    ).fit(features, labels)
+    ours = GridSearchCV(pipeline.build(pre, SVC()), space, cv=folds).fit(features, labels)
     theirs = GridSearchCV(
         hand_built_pipeline(list(columns.numeric), list(columns.text)),
         {"svc__C": [0.1, 1.0, 10.0], "columns__num__sc": [StandardScaler(), "passthrough"]},
@@ -320,7 +312,7 @@ def test_grid_search_equals_a_hand_built_pipeline_on_the_same_folds():
     ours_by_params = {
         (p["C"], p["preprocess.scale"]): s
         for p, s in zip(
-            preprocess.user_cv_results(pre, ours.cv_results_)["params"],
+            ours.cv_results_["params"],
             ours.cv_results_["mean_test_score"],
             strict=True,
         )
@@ -354,7 +346,7 @@ def test_the_imputer_is_fitted_inside_each_fold_only():
     features, labels = leaky_data()
     folds = list(KFold(4, shuffle=True, random_state=0).split(features))
     pre = parsed({"impute": "mean", "scale": "standard"}, {"alpha": [1.0]})
-    model = preprocess.build(pre, Ridge(), preprocess.Columns.of(features))
+    model = pipeline.build(pre, Ridge())
     ours = cross_validate(model, features, labels, cv=folds, scoring="r2")["test_score"]
 
     def fold_score(train, test, imputer):

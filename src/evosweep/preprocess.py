@@ -1,23 +1,14 @@
-"""Preprocessing inside every CV fold: a model's `preprocess` key as a scikit-learn Pipeline.
+"""A model's `preprocess` key and `preprocess.*` space keys: parsed, and checked against the
+dataset's columns before any job.
 
-    Pipeline([("preprocess", ColumnTransformer([
-                  ("numeric", Pipeline([("impute", SimpleImputer | passthrough),
-                                        ("scale", StandardScaler | RobustScaler | MinMaxScaler
-                                                  | passthrough)]), numeric columns),
-                  ("text", Pipeline([("impute", SimpleImputer(constant "missing")),
-                                     ("encode", OneHotEncoder | OrdinalEncoder)]), text columns)])),
-              ("model", estimator)])
+    preprocess:
+      impute: median        # numeric gaps: mean | median | most_frequent | null
+      scale: standard       # numeric columns: standard | robust | minmax | null
+      categorical: onehot   # text columns: onehot | ordinal | null
 
-Every step is fitted by the pipeline's own fit, so a search fits it on each fold's training
-part only: nothing is learned from a validation fold or the test set. A gap in a text column
-becomes its own category, "missing" (a missing sex or island is information, not noise).
-
-The space may name steps (`preprocess.scale: [standard, null]`) next to the estimator's
-parameters; :func:`pipeline_space` / :func:`pipeline_params` translate the user's names into
-the pipeline's (`model__C`, `preprocess__numeric__scale` with step objects) and
-:func:`user_params` / :func:`user_cv_results` translate them back, so outputs show `C` and
-`preprocess.scale` = `standard`. A model without `preprocess` (and without `preprocess.*` in
-its space) is its bare estimator, and every function here leaves it as it is.
+`evosweep.pipeline` builds the scikit-learn Pipeline these steps describe, fitted inside every CV
+fold. A model without `preprocess` (and without `preprocess.*` in its space) is its bare
+estimator: :func:`parse` returns None.
 """
 
 from __future__ import annotations
@@ -26,35 +17,11 @@ from dataclasses import dataclass, field
 
 from evosweep.errors import ConfigError
 
-PREPROCESS_STEP, MODEL_STEP = "preprocess", "model"
 SPACE_PREFIX = "preprocess."
-MISSING_CATEGORY = "missing"
 CHOICES = {
     "impute": ("mean", "median", "most_frequent"),
     "scale": ("standard", "robust", "minmax"),
     "categorical": ("onehot", "ordinal"),
-}
-# The pipeline parameter behind each step key; its values are step objects or "passthrough".
-STEP_PARAMS = {
-    "impute": f"{PREPROCESS_STEP}__numeric__impute",
-    "scale": f"{PREPROCESS_STEP}__numeric__scale",
-    "categorical": f"{PREPROCESS_STEP}__text__encode",
-}
-STEP_KEYS = {param: key for key, param in STEP_PARAMS.items()}
-# scikit-learn.preprocessing classes of the scale and categorical values.
-STEP_CLASSES = {
-    "standard": "StandardScaler",
-    "robust": "RobustScaler",
-    "minmax": "MinMaxScaler",
-    "onehot": "OneHotEncoder",
-    "ordinal": "OrdinalEncoder",
-}
-STEP_NAMES = {cls: name for name, cls in STEP_CLASSES.items()}
-# Dense one-hot output: every estimator takes it. A category first seen in a validation fold or
-# the test set is all zeros (ordinal: -1) instead of an error.
-STEP_OPTIONS = {
-    "onehot": {"handle_unknown": "ignore", "sparse_output": False},
-    "ordinal": {"handle_unknown": "use_encoded_value", "unknown_value": -1},
 }
 
 
@@ -198,125 +165,3 @@ def accepts_nan(estimator) -> bool:
     from sklearn.utils import get_tags
 
     return bool(get_tags(estimator).input_tags.allow_nan)
-
-
-def step(key: str, value):
-    """The pipeline step for one user value (None: "passthrough", no such step)."""
-    import sklearn.preprocessing
-    from sklearn.impute import SimpleImputer
-
-    if value is None:
-        return "passthrough"
-    if key == "impute":
-        return SimpleImputer(strategy=value)
-    return getattr(sklearn.preprocessing, STEP_CLASSES[value])(**STEP_OPTIONS.get(value, {}))
-
-
-def step_name(key: str, value) -> str | None:
-    """The user value of a pipeline step (inverse of `step`)."""
-    if isinstance(value, str):
-        return None if value == "passthrough" else value
-    if key == "impute":
-        return value.strategy
-    return STEP_NAMES[type(value).__name__]
-
-
-def build(pre: Preprocess | None, estimator, columns: Columns):
-    """The model to fit: the bare estimator (pre is None) or the whole pipeline."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-
-    if pre is None:
-        return estimator
-    numeric = Pipeline(
-        [("impute", step("impute", pre.impute)), ("scale", step("scale", pre.scale))]
-    )
-    text = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            ("encode", step("categorical", pre.categorical)),
-        ]
-    )
-    # Both branches always exist (an empty column list is skipped), so the space's step
-    # names are valid whatever columns a table or a feature subset has.
-    transformer = ColumnTransformer(
-        [("numeric", numeric, list(columns.numeric)), ("text", text, list(columns.text))]
-    )
-    return Pipeline([(PREPROCESS_STEP, transformer), (MODEL_STEP, estimator)])
-
-
-def _pipeline_name(name: str) -> str:
-    if name.startswith(SPACE_PREFIX):
-        return STEP_PARAMS[name.removeprefix(SPACE_PREFIX)]
-    return f"{MODEL_STEP}__{name}"
-
-
-def pipeline_space(pre: Preprocess | None, space: dict) -> dict:
-    """A strategy's space (values: lists or distributions) in the pipeline's names; a step's
-    values become step objects."""
-    if pre is None:
-        return dict(space)
-    translated = {}
-    for name, values in space.items():
-        if name.startswith(SPACE_PREFIX):
-            key = name.removeprefix(SPACE_PREFIX)
-            values = [step(key, value) for value in values]
-        translated[_pipeline_name(name)] = values
-    return translated
-
-
-def pipeline_params(pre: Preprocess | None, params: dict) -> dict:
-    """One candidate's parameters (user names) as the pipeline's set_params arguments."""
-    if pre is None:
-        return dict(params)
-    return {
-        _pipeline_name(name): step(name.removeprefix(SPACE_PREFIX), value)
-        if name.startswith(SPACE_PREFIX)
-        else value
-        for name, value in params.items()
-    }
-
-
-def _user_name(name: str) -> tuple[str, str | None]:
-    """(user name, step key or None) of a pipeline parameter name."""
-    if name in STEP_KEYS:
-        return SPACE_PREFIX + STEP_KEYS[name], STEP_KEYS[name]
-    return name.removeprefix(f"{MODEL_STEP}__"), None
-
-
-def user_params(pre: Preprocess | None, params: dict) -> dict:
-    """Pipeline parameters (e.g. a search's best_params_) in the user's names and values."""
-    if pre is None:
-        return dict(params)
-    result = {}
-    for name, value in params.items():
-        user, key = _user_name(name)
-        result[user] = step_name(key, value) if key else value
-    return result
-
-
-def user_cv_results(pre: Preprocess | None, results: dict) -> dict:
-    """A search's cv_results_ with `param_<user name>` columns and user `params`; a step's
-    values are its names, and no step is "null" (the config's spelling)."""
-    import numpy as np
-
-    if pre is None:
-        return dict(results)
-    translated = {}
-    for column, values in results.items():
-        if column == "params":
-            translated[column] = [user_params(pre, p) for p in values]
-        elif column.startswith("param_"):
-            user, key = _user_name(column.removeprefix("param_"))
-            if key:
-                mask = np.ma.getmaskarray(values)
-                names = [
-                    None if hidden else step_name(key, value) or "null"
-                    for value, hidden in zip(np.ma.getdata(values), mask, strict=True)
-                ]
-                values = np.ma.MaskedArray(names, mask=mask, dtype=object)
-            translated[f"param_{user}"] = values
-        else:
-            translated[column] = values
-    return translated
