@@ -120,4 +120,3 @@ def portable(model):
     if isinstance(model, ConfigPipeline):
         return Pipeline(model.steps)
     return model
-

@@ -80,6 +80,7 @@ def cv_results_frame(cv_results: dict):
 def shown_params(frame):
     """cv_results with each parameter value as the config spells it: null for None (no
     scaler, no max_depth; pandas holds it as NaN), not an empty cell."""
+
     def shown(value):
         missing = value is None or (isinstance(value, float) and math.isnan(value))
         return "null" if missing else value
