@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import joblib
 import numpy as np
@@ -24,6 +25,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from evosweep import tasks
+from evosweep.models import Model
+from evosweep.search import make_search
+from evosweep.search.strategies import search_cv_strategies
 from helpers.report_browser import figures_shown
 from helpers.workflow_runner import (
     REPO,
@@ -35,6 +39,7 @@ from helpers.workflow_runner import (
 )
 
 PENGUINS = REPO / "tests" / "data" / "penguins.csv"
+SEARCH_RESULT = re.compile(r"results/search/([^/]+)/")
 SEED = 1
 ALL_STEPS = {"impute": "median", "scale": "standard", "categorical": "onehot"}
 RIDGE_ALPHAS = {"logspace": [-2, 2, 5]}
@@ -147,6 +152,11 @@ def result(root, model: str, name: str):
     return json.loads(path.read_text()) if name.endswith(".json") else path
 
 
+def cv_results(root, model: str):
+    """cv_results.csv as written: `null` is a value (pandas would read it as NaN)."""
+    return pd.read_csv(result(root, model, "cv_results.csv"), keep_default_na=False)
+
+
 def test_scaling_inside_the_pipeline_lifts_the_svc_on_raw_penguins(workflow):
     scaled = result(workflow, "svc_scaled", "test_scores.json")["accuracy"]
     unscaled = result(workflow, "svc_unscaled", "test_scores.json")["accuracy"]
@@ -174,7 +184,7 @@ def test_regression_with_ridge_and_a_forest(workflow):
         assert summary["test_score"] == scores["r2"]
         assert result(workflow, name, "plots/predicted_vs_actual.png").stat().st_size > 0
     assert result(workflow, "ridge_mass", "plots/heatmap.png").stat().st_size > 0
-    frame = pd.read_csv(result(workflow, "ridge_mass", "cv_results.csv"))
+    frame = cv_results(workflow, "ridge_mass")
     assert set(frame["param_preprocess.scale"]) == {"standard", "null"}
     assert json.loads(result(workflow, "ridge_mass", "best_params.json").read_text()).keys() == {
         "alpha",
@@ -194,7 +204,7 @@ def test_the_leaderboard_ranks_every_task_greater_is_better(workflow):
 
 
 def test_the_evolutionary_search_and_feature_selection_take_regressors(workflow):
-    frame = pd.read_csv(result(workflow, "ridge_evolved", "cv_results.csv"))
+    frame = cv_results(workflow, "ridge_evolved")
     assert set(frame["param_preprocess.scale"]) <= {"standard", "robust", "null"}
     summary = result(workflow, "ridge_evolved", "summary.json")
     scores = result(workflow, "ridge_evolved", "test_scores.json")
@@ -260,7 +270,7 @@ def test_cv_results_equal_a_hand_built_grid_search_on_the_same_folds(workflow):
         ],
         theirs.cv_results_["mean_test_score"],
     )
-    frame = pd.read_csv(result(workflow, "ridge_mass", "cv_results.csv"))
+    frame = cv_results(workflow, "ridge_mass")
     ours = scores_by_params(
         zip(frame["param_alpha"], frame["param_preprocess.scale"], strict=True),
         frame["mean_test_score"],
@@ -287,7 +297,7 @@ def test_the_imputer_is_fitted_on_each_folds_training_rows_only(workflow):
     per_fold = grid(inside, features, "ridge__")
     whole = pd.DataFrame(SimpleImputer(strategy="mean").fit_transform(features))
     leaky = grid(Pipeline([("sc", StandardScaler()), ("ridge", Ridge())]), whole, "ridge__")
-    ours = pd.read_csv(result(workflow, "ridge_gappy", "cv_results.csv"))
+    ours = cv_results(workflow, "ridge_gappy")
     assert list(ours["param_alpha"]) == GAPPY_ALPHAS
     assert np.max(np.abs(ours["mean_test_score"].to_numpy() - per_fold)) <= 1e-12
     assert np.max(np.abs(ours["mean_test_score"].to_numpy() - leaky)) > 1e-6
@@ -303,9 +313,7 @@ def test_the_report_shows_every_tables_figure(workflow, page):
     assert failed == {}, failed
     images = {path.rsplit("/", 1)[-1] for path, s in shown.results.items() if s["kind"] == "image"}
     assert {"confusion_matrix.png", "predicted_vs_actual.png", "heatmap.png"} <= images, images
-    shown_models = {
-        path.split("/")[2] for path in shown.results if path.startswith("results/search")
-    }
+    shown_models = {match[1] for match in map(SEARCH_RESULT.search, shown.results) if match}
     assert shown_models == set(CONFIG["search"]["models"])
 
 
@@ -389,3 +397,70 @@ def test_a_bad_combination_stops_before_any_job_with_one_line(tmp_path, config, 
     assert f"(fix {tmp_path / 'config.yaml'})" in lines[0]
     assert "Traceback" not in outcome.stderr
     assert not (tmp_path / "results").exists()
+
+
+def penguin_table(target: str):
+    frame = pd.read_csv(PENGUINS).dropna(subset=[target])
+    return frame.drop(columns=[target]), frame[target]
+
+
+STEPS_SPACE = {"alpha": [0.1, 10.0], "preprocess.scale": ["standard", "robust", None]}
+
+
+def ridge_with_steps(strategy: str) -> Model:
+    return Model.from_config(
+        f"ridge_{strategy}",
+        {
+            "dataset": "mass",
+            "estimator": "sklearn.linear_model.Ridge",
+            "preprocess": {"impute": "median", "categorical": "onehot"},
+            "strategy": strategy,
+            "n_iter": 6,
+            "space": STEPS_SPACE,
+            "cv": 3,
+        },
+    )
+
+
+@pytest.mark.parametrize("strategy", search_cv_strategies())
+def test_every_search_strategy_searches_the_steps_by_their_config_names(strategy):
+    """Every registered scikit-learn search (and any added later) sets candidates in the
+    space's names on the model's pipeline: no strategy translates names itself."""
+    features, labels = penguin_table("body_mass_g")
+    model = ridge_with_steps(strategy)
+    search = make_search(model, SEED).fit(features, labels)
+    assert set(search.best_params_) == set(STEPS_SPACE)
+    scales = set(search.cv_results_["param_preprocess.scale"].compressed())
+    assert scales <= {"standard", "robust", None} and len(scales) > 1
+    best = model.build(SEED, search.best_params_)
+    assert best.get_params()["model__alpha"] == search.best_params_["alpha"]
+
+
+def test_the_evolutionary_objective_scores_a_pipeline_candidate_like_cross_val_score(tmp_path):
+    from sklearn.model_selection import cross_val_score
+
+    from evosweep.data import write
+    from evosweep.evolve.problems import HyperParameters
+
+    features, labels = penguin_table("body_mass_g")
+    table = features.assign(target=labels.to_numpy())
+    write(table, table, {}, tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "s")
+    model = ridge_with_steps("evolutionary")
+    objective = HyperParameters(
+        train=str(tmp_path / "train.parquet"),
+        name=model.name,
+        model=model.to_config(),
+        cv=3,
+        seed=SEED,
+    )
+    genome = [1, 2]  # alpha 10.0, no scaler
+    assert objective.decode(genome) == {"alpha": 10.0, "preprocess.scale": None}
+    ((mean, std),) = objective.evaluate([genome])
+    expected = cross_val_score(
+        model.build(SEED, objective.decode(genome)),
+        features,
+        labels,
+        cv=KFold(3, shuffle=True, random_state=SEED),
+        scoring="r2",
+    )
+    assert abs(mean - expected.mean()) <= 1e-12 and abs(std - expected.std()) <= 1e-12
