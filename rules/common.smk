@@ -20,8 +20,10 @@ def _check_config():
     from evosweep.scaling import check_config as check_scaling
     from evosweep.search import check_config as check_search
 
-    def check_data(cfg):
-        evosweep_data.preflight(cfg["datasets"], cfg["seed"])
+    def check_data_and_models(cfg):
+        # Each model against its dataset's task and columns (text, gaps).
+        profiles = evosweep_data.preflight(cfg["datasets"], cfg["seed"])
+        check_search(cfg, profiles)
 
     def user_files(cfg):
         sources = (evosweep_data.source_path(spec) for spec in cfg["datasets"].values())
@@ -30,7 +32,7 @@ def _check_config():
     try:
         evosweep_config.checked(
             config,
-            [check_data, check_search, check_evolution, check_scaling],
+            [check_data_and_models, check_evolution, check_scaling],
             user_files,
         )
     except EvosweepError as error:

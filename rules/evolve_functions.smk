@@ -22,7 +22,8 @@ def evolve_scoring_model(wildcards):
     if model is None:
         return None
     spec = config["search"]["models"][model]
-    return {key: spec[key] for key in ("dataset", "estimator", "params", "scoring")}
+    keys = ("dataset", "estimator", "params", "scoring", "preprocess")
+    return {key: spec[key] for key in keys if key in spec}
 
 
 def evolve_problem_inputs(wildcards):

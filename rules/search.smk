@@ -75,6 +75,13 @@ use rule search as search_evolutionary with:
             category="Evolution",
             subcategory="{model}",
         ),
+        plots=report(
+            directory("results/search/{model}/plots"),
+            patterns=["{name}.png"],
+            caption="../report/search_plots.rst",
+            category="Search",
+            subcategory="{model}",
+        ),
     wildcard_constraints:
         model=name_constraint(SCOOP_MODELS),
     conda:

@@ -20,7 +20,7 @@ def test_default_config_is_valid_and_gets_defaults():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     validate(config)
     assert config["seed"] == 42
-    assert config["datasets"]["blobs"]["stratify"] is True  # filled default
+    assert config["datasets"]["blobs"]["stratify"] is None  # filled default: by class when labelled
     assert SCHEMA_PATH.is_file()
 
 
@@ -28,7 +28,7 @@ def test_minimal_config_is_filled_with_defaults():
     config = checked(MINIMAL)
     assert config["seed"] == 42
     iris = config["datasets"]["iris"]
-    assert iris["test_size"] == 0.25 and iris["stratify"] is True
+    assert iris["test_size"] == 0.25 and iris["stratify"] is None
     assert config["search"] == {"engines": None, "models": {}}
     assert config["evolve"]["problems"] == {}
     assert config["report"]["scaling"] == [1, 2]

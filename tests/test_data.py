@@ -1,17 +1,19 @@
 """Data stage logic: sources, validation errors, reproducible splits."""
 
 import json
+import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from evosweep import data
-from evosweep.errors import DataError
+from evosweep.errors import ConfigError, DataError
 
 
 def spec(source, **extra):
-    return {"source": source, "test_size": 0.25, "stratify": True, "categorical": "error", **extra}
+    return {"source": source, "test_size": 0.25, "stratify": None, "categorical": "keep", **extra}
 
 
 @pytest.mark.parametrize("name", ["digits", "breast_cancer", "wine", "iris"])
@@ -81,17 +83,13 @@ def test_parquet_source(tmp_path):
         ("x,label\n", {}, "has a header but no rows"),
         ("x,y\n1,0\n2,1\n", {}, "column 'label' not in"),
         (
-            "x,z,label\n1,,a\n2,3,b\n,4,a\n5,6,b\n",
-            {},
-            "2 missing value(s) in features: column 'x' row(s) 3; column 'z' row(s) 1",
-        ),
-        (
             "x,z,label\n1,inf,a\n2,3,b\n-inf,4,a\n5,-inf,b\n",
             {},
             "3 infinite (inf/-inf) value(s) in features: column 'x' row(s) 3; "
             "column 'z' row(s) 1, 4",
         ),
-        ("x,colour,label\n1,red,a\n2,blue,b\n", {}, "non-numeric feature column(s) 'colour'"),
+        ("x,label\n1,\n2,\n", {}, "datasets.mine.target: every row's target is missing"),
+        ("x,label\n1,2.5\n2,2.5\n3,2.5\n", {"task": "regression"}, "the target is constant"),
         ("x,label\n1,a\n2,a\n3,a\n", {}, "a single class ('a')"),
         ("x,label\n1,a\n2,b\n3,b\n4,b\n", {}, "class 'a' has a single row"),
     ],
@@ -136,3 +134,136 @@ def test_embedded_dataset_frames_are_checked_for_infinite_values():
     frame.iloc[5, 1] = -np.inf
     with pytest.raises(DataError, match=r"2 infinite \(inf/-inf\) value\(s\) in features"):
         data.validate("iris", spec("sklearn:iris"), frame)
+
+
+PENGUINS = str(Path(__file__).resolve().parent / "data" / "penguins.csv")
+
+
+def test_penguin_species_is_a_stratified_classification_with_gaps_kept():
+    train, test, summary = data.prepare("p", spec(f"csv:{PENGUINS}", target="species"), seed=2)
+    assert summary["task"] == "classification"
+    assert summary["task_source"] == "inferred: non-numeric target with 3 distinct values"
+    assert summary["rows"] == 344 and summary["rows_dropped_missing_target"] == 0
+    assert summary["class_counts"] == {"Adelie": 152, "Chinstrap": 68, "Gentoo": 124}
+    assert summary["text_columns"] == ["island", "sex"]
+    assert summary["numeric_columns"] == [
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "year",
+    ]
+    assert summary["missing_values"] == {
+        "bill_length_mm": 2,
+        "bill_depth_mm": 2,
+        "flipper_length_mm": 2,
+        "body_mass_g": 2,
+        "sex": 11,
+    }
+    both = pd.concat([train, test])
+    assert int(both.drop(columns=[data.TARGET]).isna().sum().sum()) == 19  # kept, not filled
+    assert set(both["island"].dropna()) == {"Biscoe", "Dream", "Torgersen"}  # raw text kept
+    share = test[data.TARGET].value_counts(normalize=True)
+    whole = both[data.TARGET].value_counts(normalize=True)
+    assert (share - whole).abs().max() < 0.02  # stratified by species
+
+
+def test_penguin_mass_is_a_regression_without_its_unweighed_birds(caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("evosweep"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="evosweep.data")
+    train, test, summary = data.prepare("m", spec(f"csv:{PENGUINS}", target="body_mass_g"), 4)
+    assert summary["task"] == "regression"
+    assert summary["task_source"] == "inferred: numeric target with 94 distinct values"
+    assert summary["rows"] == 342 and summary["rows_dropped_missing_target"] == 2
+    assert "dataset m: dropped 2 row(s) whose target is missing" in caplog.messages
+    assert "dataset m: regression task (inferred: numeric target with 94 distinct values)" in (
+        caplog.messages
+    )
+    assert "classes" not in summary
+    assert summary["target_stats"]["min"] == 2700.0 and summary["target_stats"]["max"] == 6300.0
+    assert summary["missing_values"] == {"sex": 9}
+    assert len(train) + len(test) == 342 and not train[data.TARGET].isna().any()
+    again, _, _ = data.prepare("m", spec(f"csv:{PENGUINS}", target="body_mass_g"), 4)
+    pd.testing.assert_frame_equal(train, again)
+
+
+def test_a_regression_split_is_the_plain_shuffled_split():
+    frame = data.validate(
+        "m",
+        spec(f"csv:{PENGUINS}", target="body_mass_g"),
+        data.load("m", spec(f"csv:{PENGUINS}", target="body_mass_g"), 0)[0],
+    )
+    train, test = data.split("m", spec("csv:x", stratify=False), frame, 5, "regression")
+    auto_train, auto_test = data.split("m", spec("csv:x"), frame, 5, "regression")
+    pd.testing.assert_frame_equal(train, auto_train)
+    pd.testing.assert_frame_equal(test, auto_test)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"target": "body_mass_g", "stratify": True},
+            "config error at datasets.p.stratify: a regression target is continuous and has "
+            "no classes to stratify by; remove stratify or set it to false",
+        ),
+        (
+            {"target": "species", "task": "regression"},
+            "config error at datasets.p.task: regression needs a numeric target",
+        ),
+        (
+            {"target": "bill_length_mm", "task": "classification"},
+            "config error at datasets.p.task: classification needs discrete labels",
+        ),
+    ],
+)
+def test_settings_that_do_not_fit_the_task_are_config_errors(extra, expected):
+    with pytest.raises(ConfigError) as raised:
+        data.preflight({"p": spec(f"csv:{PENGUINS}", **extra)}, seed=0)
+    assert str(raised.value).startswith(expected)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_set_task_wins_over_inference():
+    _, _, summary = data.prepare(
+        "y", spec(f"csv:{PENGUINS}", target="year", task="regression"), seed=0
+    )
+    assert (summary["task"], summary["task_source"]) == ("regression", "config")
+    _, _, inferred = data.prepare("y", spec(f"csv:{PENGUINS}", target="year"), seed=0)
+    assert inferred["task"] == "classification"  # 3 distinct years
+
+
+def test_preflight_profiles_every_dataset_for_the_model_checks():
+    profiles = data.preflight(
+        {
+            "iris": spec("sklearn:iris"),
+            "blobs": spec("blobs", n_samples=60, centers=3, n_features=2, cluster_std=1.0),
+            "mass": spec(f"csv:{PENGUINS}", target="body_mass_g"),
+        },
+        seed=0,
+    )
+    assert {name: p.task for name, p in profiles.items()} == {
+        "iris": "classification",
+        "blobs": "clustering",
+        "mass": "regression",
+    }
+    assert profiles["blobs"].task_source == "inferred: blobs are clusters"
+    assert profiles["mass"].columns.text == ("species", "island", "sex")
+    assert profiles["mass"].columns.missing == {"sex": 9}
+    assert profiles["iris"].columns.missing == {}
+
+
+def test_dataset_level_onehot_gives_a_gap_all_zero_columns():
+    _, _, summary = data.prepare(
+        "p", spec(f"csv:{PENGUINS}", target="species", categorical="onehot"), seed=0
+    )
+    assert summary["text_columns"] == []
+    assert {"sex_female", "sex_male", "island_Dream"} <= set(summary["numeric_columns"])
+    assert "sex" not in summary["missing_values"]
+    frame = data.validate(
+        "p",
+        spec(f"csv:{PENGUINS}", target="species", categorical="onehot"),
+        pd.read_csv(PENGUINS).rename(columns={"species": data.TARGET}),
+    )
+    no_sex = frame["sex_female"] + frame["sex_male"] == 0
+    assert int(no_sex.sum()) == 11

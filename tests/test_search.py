@@ -59,14 +59,14 @@ def test_one_and_two_engines_give_identical_results(digits, tmp_path):
 
 
 def test_progress_counts_the_search_fits_only(digits):
-    """The refit of a forest grows its trees through joblib too; they are not search fits."""
+    """The refit of a forest grows its trees through joblib too (n_jobs None: the engines'
+    backend); they are not search fits."""
     from evosweep.data import read_split
     from evosweep.engines import engine_cluster
 
     features, labels = read_split(digits[0])
     spec = {
         "estimator": "sklearn.ensemble.RandomForestClassifier",
-        "params": {"n_jobs": 1},
         "strategy": "grid",
         "space": {"n_estimators": [5, 8]},
         "cv": 3,

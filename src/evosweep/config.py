@@ -70,6 +70,13 @@ def key_path(path) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
+def _shown(value) -> str:
+    """A value as the YAML config spells it: null, true, false, 'text', 1.5."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
+
+
 def _describe(error: ValidationError) -> tuple[str, str]:
     """Turn a jsonschema error into (where, what was expected)."""
     where = key_path(error.absolute_path)
@@ -84,16 +91,16 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return where, f"expected {expected}, got {error.instance!r}"
+        return where, f"expected {expected}, got {_shown(error.instance)}"
     if error.validator == "pattern" and "description" in schema:
-        return where, f"{error.instance!r} is not valid; expected {schema['description']}"
+        return where, f"{_shown(error.instance)} is not valid; expected {schema['description']}"
     if error.validator == "pattern":
         return where, f"{error.instance!r} is not a valid name (letters, digits, _)"
     if error.validator == "enum":
-        options = ", ".join(map(repr, error.validator_value))
-        return where, f"{error.instance!r} is not one of {options}"
+        options = ", ".join(map(_shown, error.validator_value))
+        return where, f"{_shown(error.instance)} is not one of {options}"
     if error.validator == "oneOf" and "description" in schema:
-        return where, f"{error.instance!r} is not valid; expected {schema['description']}"
+        return where, f"{_shown(error.instance)} is not valid; expected {schema['description']}"
     if error.validator in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
         bounds = {
             "minimum": ">=",
@@ -104,7 +111,7 @@ def _describe(error: ValidationError) -> tuple[str, str]:
         op = bounds[error.validator]
         return (
             where,
-            f"{error.instance!r} is out of range; expected a value {op} {error.validator_value}",
+            f"{_shown(error.instance)} is out of range; expected a value {op} {error.validator_value}",
         )
     return where, f"{error.message}"
 

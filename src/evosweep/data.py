@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evosweep.errors import DataError
+from evosweep import tasks
+from evosweep.errors import ConfigError, DataError
+from evosweep.preprocess import Columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,6 +19,7 @@ if TYPE_CHECKING:
 # numpy, pandas and scikit-learn are imported where used: the Snakefile imports this module to
 # check user files, and a no-op `snakemake -n` should not pay for scikit-learn.
 
+log = logging.getLogger(__name__)
 TARGET = "target"  # the label column's name in every file the data stage writes
 SKLEARN_LOADERS = {
     "digits": "load_digits",
@@ -28,6 +33,11 @@ def source_path(spec: dict) -> str | None:
     """The file behind a csv:/parquet: source, else None."""
     kind, _, path = spec["source"].partition(":")
     return path if kind in {"csv", "parquet"} else None
+
+
+def _shown(value) -> str:
+    """A label as the user wrote it: 0, not np.int64(0)."""
+    return repr(value.item() if hasattr(value, "item") else value)
 
 
 def _sha256(data: bytes) -> str:
@@ -107,68 +117,103 @@ def _load_file(name: str, spec: dict, kind: str, path: Path) -> tuple[pd.DataFra
 
 
 def validate(name: str, spec: dict, frame: pd.DataFrame) -> pd.DataFrame:
-    """Check features and labels; return the frame ready to split (encoded if asked)."""
-    import numpy as np
+    """Check features and labels; return the frame ready to split.
+
+    Rows without a target are dropped (logged with their count). Missing feature values are
+    kept: a model's `preprocess.impute` fills them inside each fold, and the model checks stop a
+    model that cannot take them. Text columns are kept for the model's `preprocess.categorical`,
+    or one-hot encoded here with the dataset's `categorical: onehot` (a gap: all zeros).
+    Infinite values are an error."""
     import pandas as pd
 
-    features = frame.drop(columns=[TARGET], errors="ignore")
     where = f"datasets.{name}"
+    features = frame.drop(columns=[TARGET], errors="ignore")
     if features.shape[1] == 0:
         raise DataError(f"data error at {where}: no feature columns besides the target")
-    non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if non_numeric:
-        if spec["categorical"] != "onehot":
-            cols = ", ".join(map(repr, non_numeric[:10]))
-            raise DataError(
-                f"data error at {where}: non-numeric feature column(s) {cols}; encode them first "
-                f"or set datasets.{name}.categorical: onehot"
-            )
-        features = pd.get_dummies(features, columns=non_numeric, dtype=float)
-    # Missing and infinite values get the same one-line error: count, columns, rows.
-    for bad, what, fix in (
-        (features.isna(), "missing", "fill or drop them"),
-        (features.isin([np.inf, -np.inf]), "infinite (inf/-inf)", "replace or drop them"),
-    ):
-        if not bad.values.any():
-            continue
-        count = int(bad.values.sum())
-        places = []
-        for column in bad.columns[bad.any()]:
-            rows = np.flatnonzero(bad[column].to_numpy())
-            shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
-            places.append(f"column {column!r} row(s) {shown}")
-        raise DataError(
-            f"data error at {where}: {count} {what} value(s) in features: "
-            f"{'; '.join(places[:5])} (rows count from 1 after the header); {fix}"
-        )
+    text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text and spec["categorical"] == "onehot":
+        features = pd.get_dummies(features, columns=text, dtype=float)
+    _check_finite(features, where)
     features.columns = [str(c) for c in features.columns]
     if TARGET in frame.columns:
         labels = frame[TARGET]
-        if labels.isna().any():
-            rows = np.flatnonzero(labels.isna().to_numpy())[:5] + 1
-            raise DataError(
-                f"data error at {where}.target: {int(labels.isna().sum())} missing label(s), "
-                f"row(s) {', '.join(map(str, rows))}; fill or drop them"
-            )
-        if labels.nunique() < 2:
-            raise DataError(
-                f"data error at {where}.target: a single class ({labels.iloc[0]!r}); "
-                f"classification needs at least 2 classes"
-            )
+        missing = labels.isna().to_numpy()
+        if missing.all():
+            raise DataError(f"data error at {where}.target: every row's target is missing")
+        if missing.any():
+            log.info("dataset %s: dropped %d row(s) whose target is missing", name, missing.sum())
+            features, labels = features[~missing], labels[~missing]
+        features = features.reset_index(drop=True)
         features[TARGET] = labels.to_numpy()
     return features
 
 
-def split(name: str, spec: dict, frame: pd.DataFrame, seed: int):
-    """Reproducible train/test split, stratified by label when asked and possible."""
+def _check_finite(features: pd.DataFrame, where: str) -> None:
+    """Infinite values: one line with their count, columns and rows."""
+    import numpy as np
+
+    numeric = features.select_dtypes("number")
+    bad = numeric.isin([np.inf, -np.inf])
+    if not bad.values.any():
+        return
+    places = []
+    for column in bad.columns[bad.any()]:
+        rows = np.flatnonzero(bad[column].to_numpy())
+        shown = ", ".join(str(r + 1) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        places.append(f"column {column!r} row(s) {shown}")
+    raise DataError(
+        f"data error at {where}: {int(bad.values.sum())} infinite (inf/-inf) value(s) in "
+        f"features: {'; '.join(places[:5])} (rows count from 1 after the header); "
+        f"replace or drop them"
+    )
+
+
+def task_of(name: str, spec: dict, frame: pd.DataFrame) -> tuple[str, str]:
+    """(task, where it comes from): `datasets.NAME.task` checked against the target, else
+    inferred from it (blobs are clustering: their labels only score the test set)."""
+    labels = frame[TARGET] if TARGET in frame.columns else None
+    given = spec.get("task")
+    if given is not None:
+        tasks.check_target(given, labels, f"datasets.{name}.task")
+        task, source = given, "config"
+    elif spec["source"] == "blobs":
+        task, source = "clustering", "inferred: blobs are clusters"
+    else:
+        task, why = tasks.infer(labels)
+        source = f"inferred: {why}"
+    if task == "classification" and labels.nunique() < 2:
+        raise DataError(
+            f"data error at datasets.{name}.target: a single class ({_shown(labels.iloc[0])}); "
+            f"classification needs at least 2 classes"
+        )
+    if task == "regression" and labels.nunique() < 2:
+        raise DataError(
+            f"data error at datasets.{name}.target: the target is constant ({_shown(labels.iloc[0])}); "
+            f"regression needs varying values"
+        )
+    return task, source
+
+
+def split(name: str, spec: dict, frame: pd.DataFrame, seed: int, task: str):
+    """Reproducible train/test split, stratified by label when the labels are classes.
+
+    `stratify` null (the default) stratifies classification and labelled clustering tables;
+    true asks for it, which a regression target cannot give (a ConfigError saying so)."""
     from sklearn.model_selection import train_test_split
 
+    asked = spec.get("stratify")
+    if asked and task == "regression":
+        raise ConfigError(
+            f"datasets.{name}.stratify",
+            "a regression target is continuous and has no classes to stratify by; "
+            "remove stratify or set it to false",
+        )
     stratify = None
-    if spec["stratify"] and TARGET in frame.columns:
+    if asked is not False and task != "regression" and TARGET in frame.columns:
         counts = frame[TARGET].value_counts()
         if counts.min() < 2:
             raise DataError(
-                f"data error at datasets.{name}.stratify: class {counts.idxmin()!r} has a single "
+                f"data error at datasets.{name}.stratify: class {_shown(counts.idxmin())} has a single "
                 f"row; add rows or set stratify: false"
             )
         stratify = frame[TARGET]
@@ -181,37 +226,69 @@ def split(name: str, spec: dict, frame: pd.DataFrame, seed: int):
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What the model checks need of a dataset before any job: its task and its columns."""
+
+    task: str
+    task_source: str
+    columns: Columns
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> Profile:
+        return cls(summary["task"], summary["task_source"], Columns.from_summary(summary))
+
+
 def prepare(name: str, spec: dict, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Load, validate and split; return (train, test, summary)."""
-    frame, digest = load(name, spec, seed)
-    frame = validate(name, spec, frame)
-    train, test = split(name, spec, frame, seed)
+    loaded, digest = load(name, spec, seed)
+    frame = validate(name, spec, loaded)
+    task, task_source = task_of(name, spec, frame)
+    log.info("dataset %s: %s task (%s)", name, task, task_source)
+    train, test = split(name, spec, frame, seed, task)
+    features = frame.drop(columns=[TARGET], errors="ignore")
     summary = {
         "dataset": name,
         "source": spec["source"],
         "source_sha256": digest,
+        "task": task,
+        "task_source": task_source,
         "rows": int(len(frame)),
-        "features": int(frame.shape[1] - (TARGET in frame.columns)),
+        "rows_dropped_missing_target": int(len(loaded) - len(frame)),
+        "features": int(features.shape[1]),
         "train_rows": int(len(train)),
         "test_rows": int(len(test)),
         "test_size": spec["test_size"],
         "seed": seed,
         "supervised": TARGET in frame.columns,
+        **Columns.of(features).summary(),
     }
-    if TARGET in frame.columns:
-        counts = frame[TARGET].value_counts().sort_index()
-        summary["classes"] = int(len(counts))
-        summary["class_counts"] = {str(k): int(v) for k, v in counts.items()}
+    summary.update(_target_summary(task, frame))
     return train, test, summary
 
 
-def preflight(datasets: dict, seed: int) -> None:
-    """Validate user files (csv/parquet) before any job runs; built-in sources cannot be bad."""
+def _target_summary(task: str, frame: pd.DataFrame) -> dict:
+    if TARGET not in frame.columns:
+        return {}
+    labels = frame[TARGET]
+    if task == "regression":
+        stats = labels.describe()
+        return {"target_stats": {k: float(stats[k]) for k in ("min", "max", "mean", "std")}}
+    counts = labels.value_counts().sort_index()
+    return {
+        "classes": int(len(counts)),
+        "class_counts": {str(k): int(v) for k, v in counts.items()},
+    }
+
+
+def preflight(datasets: dict, seed: int) -> dict[str, Profile]:
+    """Validate and split every dataset before any job runs (bad user files and bad task or
+    stratify settings stop the run); return each one's Profile for the model checks."""
+    profiles = {}
     for name, spec in datasets.items():
-        if source_path(spec) is not None:
-            frame, _ = load(name, spec, seed)
-            frame = validate(name, spec, frame)
-            split(name, spec, frame, seed)
+        _, _, summary = prepare(name, spec, seed)
+        profiles[name] = Profile.from_summary(summary)
+    return profiles
 
 
 def write(train, test, summary, train_path, test_path, summary_path) -> None:

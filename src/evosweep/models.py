@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from evosweep import preprocess, tasks
 from evosweep.errors import ConfigError
-
-CLUSTER_SCORING = "silhouette"
 
 
 @dataclass(frozen=True)
 class Model:
     """One `search.models` entry. `evolution`: the GA settings of the evolutionary strategy;
-    `dataset` is None and `space` empty for a model scored at fixed params only."""
+    `preprocess`: the steps fitted before the estimator in every fold (None: the bare
+    estimator); `dataset` is None and `space` empty for a model scored at fixed params only.
+    `params` and `space` name the estimator's parameters and the `preprocess.*` steps."""
 
     name: str
     dataset: str | None
@@ -36,17 +37,22 @@ class Model:
     evolution: Mapping[str, Any]
     eta: int  # asha: a rung keeps its best 1/eta on eta times the samples
     min_resources: int | str  # asha: samples of the first rung, or "smallest"
+    preprocess: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, name: str, entry: Mapping[str, Any]) -> Model:
         """The entry as the config holds it, or the part of it a caller needs (missing keys
-        take the schema's defaults)."""
+        take the schema's defaults; no scoring: the estimator's task's usual one)."""
         from evosweep.config import model_defaults
 
         defaults = model_defaults()
-        filled = {**defaults, "dataset": None, "space": {}, **entry}
+        filled = {**defaults, "dataset": None, "space": {}, "preprocess": None, **entry}
         filled["evolution"] = {**defaults["evolution"], **entry.get("evolution", {})}
-        return cls(name=name, **filled)
+        model = cls(name=name, **filled)
+        if model.scoring is None:
+            task = tasks.estimator_task(model._bare_estimator())
+            model = dataclasses.replace(model, scoring=tasks.default_scoring(task))
+        return model
 
     def to_config(self) -> dict:
         """The plain entry (JSON-able), as `from_config` reads it."""
@@ -63,13 +69,23 @@ class Model:
         return f"search.models.{self.name}.{key}"
 
     @property
+    def task(self) -> str:
+        """classification, regression or clustering: the task of the model's scoring (which
+        `check` makes the estimator's)."""
+        return tasks.scoring_task(self.scoring)
+
+    @property
     def is_clusterer(self) -> bool:
-        return self.scoring == CLUSTER_SCORING
+        return self.task == "clustering"
 
     @property
     def refit_metric(self) -> str:
         """The cv_results_ column suffix of the score a search ranks by."""
         return "silhouette" if self.is_clusterer else "score"
+
+    def preprocessing(self) -> preprocess.Preprocess | None:
+        """The `preprocess` key and `preprocess.*` space keys, checked (None: bare estimator)."""
+        return preprocess.parse(self.preprocess, dict(self.space), f"search.models.{self.name}")
 
     def estimator_class(self) -> type:
         """Import the dotted `estimator` path; a ConfigError if it is not an estimator."""
@@ -89,12 +105,23 @@ class Model:
         return cls
 
     def build(self, seed: int | None = None, params: Mapping[str, Any] | None = None):
-        """The estimator with its fixed params (updated by `params`); unknown params are a
-        ConfigError. A `random_state` the user did not fix is set to `seed`, so fits are
-        reproducible whatever process runs them."""
+        """The estimator with its fixed params (updated by `params`), inside the pipeline of
+        its `preprocess` steps when it has any (`evosweep.pipeline`: it also takes the
+        config's parameter names). Unknown params are a ConfigError. A `random_state` the
+        user did not fix is set to `seed`, so fits are reproducible whatever process runs
+        them."""
+        from evosweep import pipeline
+
+        own, steps = preprocess.split_space({**self.params, **(params or {})})
+        # Steps set by `params` alone (a search's best params) still need the pipeline.
+        pre = self.preprocessing() or (preprocess.Preprocess() if steps else None)
+        model = pipeline.build(pre, self._bare_estimator(seed, own))
+        return model.set_params(**steps) if steps else model
+
+    def _bare_estimator(self, seed: int | None = None, arguments: Mapping | None = None):
         cls = self.estimator_class()
         valid = self._parameter_names(cls)
-        arguments = {**self.params, **(params or {})}
+        arguments = dict(preprocess.split_space(self.params)[0] if arguments is None else arguments)
         if seed is not None and "random_state" in valid and "random_state" not in self.params:
             arguments["random_state"] = seed
         try:
@@ -107,7 +134,7 @@ class Model:
 
     def _parameter_names(self, cls: type) -> set[str]:
         """The estimator's parameters; a ConfigError names the first param or space key that
-        is not one of them."""
+        is neither one of them nor a `preprocess.*` step."""
         try:
             valid = set(cls().get_params())
         except TypeError as error:
@@ -116,7 +143,7 @@ class Model:
                 f"{self.estimator!r} cannot be built without arguments ({error})",
             ) from None
         for given, label in ((self.params, "params"), (self.space, "space")):
-            unknown = sorted(set(given) - valid)
+            unknown = sorted(set(preprocess.split_space(dict(given))[0]) - valid)
             if unknown:
                 raise ConfigError(
                     f"{self.where(label)}.{unknown[0]}",
@@ -126,97 +153,35 @@ class Model:
         return valid
 
     def folds(self, seed: int, n_splits: int | None = None):
-        """Shuffled, seeded folds: stratified for classifiers, plain for clustering."""
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        splitter = KFold if self.is_clusterer else StratifiedKFold
-        return splitter(n_splits=n_splits or self.cv, shuffle=True, random_state=seed)
+        """Shuffled, seeded folds of the model's task (stratified for classifiers)."""
+        return tasks.folds(self.task, n_splits or self.cv, seed)
 
     def scorers(self):
         """(scoring argument of a scikit-learn search, its refit argument)."""
         if self.is_clusterer:
             return {
-                "silhouette": silhouette_scorer,
-                "neg_inertia": neg_inertia_scorer,
+                "silhouette": tasks.silhouette_scorer,
+                "neg_inertia": tasks.neg_inertia_scorer,
             }, "silhouette"
         return self.scoring, True
 
-    def check(self) -> None:
-        """Everything of the model itself that can be checked without data or fits: the
-        estimator's import and params, the space's parameter names, the scoring."""
-        estimator = self.build()
-        if self.is_clusterer:
-            if not hasattr(estimator, "predict"):
-                raise ConfigError(
-                    self.where("scoring"),
-                    f"silhouette needs an estimator with predict(); {self.estimator} has none",
-                )
-            return
-        from sklearn.metrics import get_scorer
-
-        try:
-            get_scorer(self.scoring)
-        except ValueError:
-            raise ConfigError(
-                self.where("scoring"),
-                f"unknown scoring {self.scoring!r}; use a scikit-learn scorer name or 'silhouette'",
-            ) from None
+    def check(self, profile=None) -> None:
+        """Everything of the model that can be checked before any fit: the estimator's import
+        and params, the space's names, the preprocess steps, the scoring against the
+        estimator; with its dataset's `data.Profile`, the estimator and scoring against the
+        dataset's task and the steps against its columns (text columns, gaps)."""
+        estimator = self._bare_estimator()
+        pre = self.preprocessing()
+        dataset_task = profile.task if profile else tasks.estimator_task(estimator)
+        where = f"search.models.{self.name}"
+        tasks.check_model(estimator, self.scoring, self.dataset, dataset_task, where)
+        if profile is not None:
+            preprocess.check(pre, profile.columns, preprocess.accepts_nan(estimator), where)
 
     def test_scores(self, fitted, features, labels) -> dict:
-        """Scores of the fitted model on the held-out test set."""
-        if self.is_clusterer:
-            return _cluster_test_scores(fitted, features, labels)
-        from sklearn import metrics
-
-        predicted = fitted.predict(features)
-        classes = sorted(set(labels) | set(predicted))
-        scores = {
-            "accuracy": float(metrics.accuracy_score(labels, predicted)),
-            "f1_macro": float(metrics.f1_score(labels, predicted, average="macro")),
-            "labels": [_jsonable(c) for c in classes],
-            "confusion_matrix": _jsonable(
-                metrics.confusion_matrix(labels, predicted, labels=classes)
-            ),
-        }
-        if self.scoring not in scores:
-            scores[self.scoring] = float(metrics.get_scorer(self.scoring)(fitted, features, labels))
-        return scores
+        """Scores of the fitted model on the held-out test set, per task (tasks.test_scores)."""
+        return tasks.test_scores(self.task, fitted, self.scoring, features, labels)
 
     def test_score(self, scores: dict) -> float:
         """The test score the leaderboard shows: the model's own scoring."""
-        return float(scores[self.scoring])
-
-
-def silhouette_scorer(estimator, features, labels=None):
-    """Silhouette of the estimator's clusters; labels are never used. One cluster scores -1."""
-    from sklearn.metrics import silhouette_score
-
-    predicted = estimator.predict(features)
-    if len(set(predicted)) < 2:
-        return -1.0
-    return float(silhouette_score(features, predicted))
-
-
-def neg_inertia_scorer(estimator, features, labels=None):
-    """Minus the within-cluster sum of squares on these points (greater is better)."""
-    return float(estimator.score(features))
-
-
-def _cluster_test_scores(fitted, features, labels) -> dict:
-    from sklearn import metrics
-
-    scores = {
-        "silhouette": silhouette_scorer(fitted, features),
-        "inertia": -neg_inertia_scorer(fitted, features),
-    }
-    if labels is not None:
-        scores["adjusted_rand_index"] = float(
-            metrics.adjusted_rand_score(labels, fitted.predict(features))
-        )
-    return scores
-
-
-def _jsonable(value):
-    import numpy as np
-
-    return value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+        return tasks.test_score(self.scoring, scores)

@@ -60,15 +60,15 @@ class Sphere(_Benchmark):
 
 
 class _CrossValidated(Objective):
-    """Scores a search model's candidates with the search stage's folds and scorer."""
+    """Scores a search model's candidates with the search stage's folds and scorer, whatever
+    its task (a classifier or a regressor, bare or inside its preprocessing pipeline)."""
 
     def __init__(self, train: str, name: str, model: dict, cv: int, seed: int):
         from evosweep.data import read_split
 
-        features, labels = read_split(train)
-        self.feature_names = list(features.columns)
-        self.X = features.to_numpy()
-        self.y = labels.to_numpy()
+        # The table as the search sees it: text columns and gaps go to the model's pipeline.
+        self.X, self.y = read_split(train)
+        self.feature_names = list(self.X.columns)
         self.model = Model.from_config(name, model)
         self.seed = seed
         self.folds = self.model.folds(seed, cv)
@@ -79,7 +79,7 @@ class _CrossValidated(Objective):
     def cross_validate(self, params: dict | None = None, columns=None) -> np.ndarray:
         from sklearn.model_selection import cross_val_score
 
-        X = self.X if columns is None else self.X[:, columns]
+        X = self.X if columns is None else self.X.iloc[:, columns]
         estimator = self.model.build(self.seed, params)
         return cross_val_score(estimator, X, self.y, cv=self.folds, scoring=self.model.scoring)
 
@@ -95,13 +95,25 @@ class FeatureSelection(_CrossValidated):
         super().__init__(**kwargs)
         self.size = self.X.shape[1]
 
+    @functools.cached_property
+    def featureless_score(self) -> float:
+        from sklearn.base import is_regressor
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+        from sklearn.model_selection import cross_val_score
+
+        dummy = DummyRegressor() if is_regressor(self.model.build()) else DummyClassifier()
+        scores = cross_val_score(dummy, self.X, self.y, cv=self.folds, scoring=self.model.scoring)
+        return float(scores.mean())
+
     def evaluate(self, genomes):
         results = []
         for bits in genomes:
             columns = np.flatnonzero(np.asarray(bits, dtype=bool))
             if columns.size == 0:
-                # No feature: dominated by every real subset, never fitted.
-                results.append((0.0, float(self.size)))
+                # No feature: the score of predicting without any (the mean, the most frequent
+                # class) at the count of all features, so any subset that learns something
+                # dominates it whatever the scorer's range (a neg_* score is below 0).
+                results.append((self.featureless_score, float(self.size)))
                 continue
             scores = self.cross_validate(columns=columns)
             results.append((float(scores.mean()), float(columns.size)))

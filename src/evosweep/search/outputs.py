@@ -4,6 +4,7 @@ test_scores.json and summary.json (one leaderboard row); and the leaderboard its
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from evosweep.models import Model
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 SUMMARY_KEYS = (
     "model",
+    "task",
     "strategy",
     "scoring",
     "best_score",
@@ -77,24 +79,40 @@ def cv_results_frame(cv_results: dict):
     return frame
 
 
+def shown_params(frame):
+    """cv_results with each parameter value as the config spells it: null for None (no
+    scaler, no max_depth; pandas holds it as NaN), not an empty cell."""
+
+    def shown(value):
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return "null" if missing else value
+
+    for column in frame.columns:
+        if column.startswith("param_"):
+            frame[column] = frame[column].map(shown)
+    return frame
+
+
 def write_outputs(model: Model, outcome: SearchOutcome, test_path, out_dir) -> dict:
     """Write every output file of the search; return the summary."""
     import joblib
 
     from evosweep.data import read_split
+    from evosweep.pipeline import portable
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outcome.cv_results.to_csv(
+    shown_params(outcome.cv_results).to_csv(
         out_dir / "cv_results.csv", index=False, float_format=outcome.float_format
     )
     write_json(out_dir / "best_params.json", outcome.best_params)
-    joblib.dump(outcome.best_model, out_dir / "best_model.joblib")
+    joblib.dump(portable(outcome.best_model), out_dir / "best_model.joblib")
     features, labels = read_split(test_path)
     scores = model.test_scores(outcome.best_model, features, labels)
     write_json(out_dir / "test_scores.json", scores)
     summary = {
         "model": model.name,
+        "task": model.task,
         "strategy": model.strategy,
         "scoring": model.scoring,
         "best_score": float(outcome.best_score),
@@ -112,15 +130,17 @@ def write_outputs(model: Model, outcome: SearchOutcome, test_path, out_dir) -> d
 
 
 def leaderboard(summary_paths, out_path):
-    """One row per model from its summary.json, best CV score first within each scoring."""
+    """One row per model from its summary.json: grouped by task and scoring, best CV score
+    first (every scorer is greater-is-better, `neg_*` included; tasks.rank)."""
     import pandas as pd
+
+    from evosweep.tasks import rank
 
     rows = []
     for path in summary_paths:
         summary = json.loads(Path(path).read_text())
         rows.append({key: summary.get(key) for key in SUMMARY_KEYS})
-    frame = pd.DataFrame(rows, columns=list(SUMMARY_KEYS))
-    frame = frame.sort_values(["scoring", "best_score"], ascending=[True, False], kind="stable")
+    frame = rank(pd.DataFrame(rows, columns=list(SUMMARY_KEYS)))
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_path, index=False)
     return frame

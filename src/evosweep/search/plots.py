@@ -22,7 +22,11 @@ def plot_heatmap(frame, model, path: Path, dpi: int = 110) -> bool:
     names = list(model.space)
     if len(names) != 2:
         return False
-    grid = search_space.grid(model.space)
+    # As cv_results.csv spells the values (outputs.shown_params).
+    grid = {
+        name: ["null" if value is None else value for value in values]
+        for name, values in search_space.grid(model.space).items()
+    }
     rows, cols = names
     score = f"mean_test_{model.refit_metric}"
     table = frame.pivot_table(index=f"param_{rows}", columns=f"param_{cols}", values=score)

@@ -3,7 +3,9 @@
 The backend calls `start_call()` at each Parallel call (one per halving iteration),
 `submitted(calls)` with each batch's (function, args, kwargs) and `completed(n)` when a batch of
 n fits comes back. scikit-learn's searches pass each fit `candidate_progress=(i, candidates)` and
-`split_progress=(j, splits)`, which give the call's number of fits.
+`split_progress=(j, splits)`, which give the call's number of fits. Other Parallel calls under the
+same backend (a random forest building its trees in the refit) are not search fits: done never
+counts more fits than the search has submitted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ class FitProgress:
         self.started = time.perf_counter()
         self.total = 0  # fits announced so far
         self.done = 0
+        self._submitted = 0  # search fits sent so far
         self._call_announced = False
+        self._searching = False  # the current Parallel call is the search's
         self._last_logged = 0.0
         self._lock = threading.Lock()
 
@@ -37,24 +41,36 @@ class FitProgress:
         self._call_announced = False
 
     def submitted(self, calls) -> None:
-        if self._call_announced or not calls:
+        if not calls:
             return
-        kwargs = calls[0][2]
-        if "candidate_progress" in kwargs and "split_progress" in kwargs:
-            candidates, splits = kwargs["candidate_progress"][1], kwargs["split_progress"][1]
-            with self._lock:
-                self.total += candidates * splits
+        if not self._call_announced:
             self._call_announced = True
-            log.info(
-                "Fitting %d folds for each of %d candidates, totalling %d fits",
-                splits,
-                candidates,
-                candidates * splits,
-            )
+            self._searching = self._announce(calls[0][2])
+        if self._searching:
+            with self._lock:
+                self._submitted += len(calls)
+
+    def _announce(self, kwargs) -> bool:
+        """Whether a Parallel call is a search's (its first fit's kwargs); log its fits."""
+        if "candidate_progress" not in kwargs or "split_progress" not in kwargs:
+            return False
+        candidates, splits = kwargs["candidate_progress"][1], kwargs["split_progress"][1]
+        with self._lock:
+            self.total += candidates * splits
+        log.info(
+            "Fitting %d folds for each of %d candidates, totalling %d fits",
+            splits,
+            candidates,
+            candidates * splits,
+        )
+        return True
 
     def completed(self, n_fits: int) -> None:
         with self._lock:
-            self.done += n_fits
+            done = min(self.done + n_fits, self._submitted)
+            if done == self.done:
+                return
+            self.done = done
             now = time.perf_counter()
             if now - self._last_logged < self.min_interval and self.done < self.total:
                 return

@@ -17,19 +17,20 @@ from evosweep.search.strategy import SearchJob
 log = logging.getLogger(__name__)
 
 
-def check_model(name: str, entry: dict) -> Model:
-    """Parse a `search.models` entry and check everything that can be checked without data or
-    fits (the model, then what its strategy needs); return the model."""
+def check_model(name: str, entry: dict, profile=None) -> Model:
+    """Parse a `search.models` entry and check everything that can be checked without fits:
+    the model (against its dataset's `data.Profile` when given), then what its strategy
+    needs; return the model."""
     model = Model.from_config(name, entry)
-    model.check()
+    model.check(profile)
     strategy_for(model).check(model)
     return model
 
 
-def check_config(config: dict) -> None:
-    """Every search model, before any job."""
+def check_config(config: dict, profiles: dict | None = None) -> None:
+    """Every search model, before any job; `profiles`: data.preflight's, by dataset."""
     for name, entry in config["search"]["models"].items():
-        check_model(name, entry)
+        check_model(name, entry, (profiles or {}).get(entry["dataset"]))
 
 
 def read_training_data(model: Model, train_path):
@@ -89,6 +90,7 @@ def run(
     if checkpoint is not None:
         remove_resume_point(checkpoint)
     strategy.plot(job, outcome)
+    _plot_test_set(job, outcome)
     log.info(
         "best %s = %.4f +- %.4f with %s from %d candidates (%d fits); test %.4f",
         summary["scoring"],
@@ -100,6 +102,17 @@ def run(
         summary["test_score"],
     )
     return summary
+
+
+def _plot_test_set(job: SearchJob, outcome) -> None:
+    """Every strategy's held-out test figure of its task (predicted vs actual, confusion
+    matrix) in the job's plots directory."""
+    from evosweep.data import read_split
+    from evosweep.search.diagnostics import plot_test_set
+
+    features, labels = read_split(job.test_path)
+    job.plot_dir.mkdir(parents=True, exist_ok=True)
+    plot_test_set(job.model.task, outcome.best_model, features, labels, job.plot_dir, job.dpi)
 
 
 def _search(strategy, job: SearchJob):

@@ -1,0 +1,65 @@
+"""Held-out test set figures of a fitted model: predicted vs actual (regression) and the
+confusion matrix (classification), drawn by scikit-learn's own displays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PLOTS = {"regression": "predicted_vs_actual.png", "classification": "confusion_matrix.png"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_predicted_vs_actual(model, features, labels, path: Path, dpi: int = 110):
+    """Each test row's prediction against its true value, with the diagonal of a perfect
+    model; returns scikit-learn's PredictionErrorDisplay."""
+    from sklearn.metrics import PredictionErrorDisplay, r2_score
+
+    plt = _pyplot()
+    predicted = model.predict(features)
+    figure, axes = plt.subplots(figsize=(6, 6))
+    display = PredictionErrorDisplay.from_predictions(
+        labels, predicted, kind="actual_vs_predicted", ax=axes, subsample=None
+    )
+    axes.set_title(f"Held-out test set: predicted vs actual (r2 {r2_score(labels, predicted):.3f})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return display
+
+
+def plot_confusion_matrix(model, features, labels, path: Path, dpi: int = 110):
+    """Counts of true (rows) against predicted (columns) classes on the test set, classes in
+    sorted order as in test_scores.json; returns scikit-learn's ConfusionMatrixDisplay."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    predicted = model.predict(features)
+    classes = sorted(set(labels) | set(predicted))
+    size = max(5.0, 0.5 * len(classes) + 3)
+    figure, axes = plt.subplots(figsize=(size, size))
+    display = ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=classes, ax=axes, colorbar=False, xticks_rotation="vertical"
+    )
+    axes.set_title("Held-out test set: confusion matrix")
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return display
+
+
+def plot_test_set(task: str, model, features, labels, out_dir: Path, dpi: int = 110) -> list[Path]:
+    """The task's test-set figure in `out_dir` (none for clustering); returns the paths."""
+    if task not in PLOTS:
+        return []
+    path = Path(out_dir) / PLOTS[task]
+    draw = plot_predicted_vs_actual if task == "regression" else plot_confusion_matrix
+    draw(model, features, labels, path, dpi)
+    return [path]
