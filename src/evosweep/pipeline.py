@@ -104,12 +104,15 @@ def build(pre: Preprocess | None, estimator):
         ]
     )
     # Both branches always exist (an empty selection is skipped), so the space's step names
-    # are valid whatever columns a table or a feature subset has.
+    # are valid whatever columns a table or a feature subset has. n_jobs=1: the branches are
+    # fitted where the pipeline is, never shipped as tasks of their own to the search's
+    # engines (the refit runs under their joblib backend).
     transformer = ColumnTransformer(
         [
             ("numeric", numeric, make_column_selector(dtype_include=NUMERIC_DTYPES)),
             ("text", text, make_column_selector(dtype_exclude=NUMERIC_DTYPES)),
-        ]
+        ],
+        n_jobs=1,
     )
     return ConfigPipeline([(PREPROCESS_STEP, transformer), (MODEL_STEP, estimator)])
 
