@@ -120,7 +120,7 @@ def engine_processes(node: str, job: str) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"IPEngine.launch_instance()" in cmdline and slurm_job_of(pid) == job:
+        if b"evosweep.engines.engine" in cmdline and slurm_job_of(pid) == job:
             found.append(pid)
     return found
 

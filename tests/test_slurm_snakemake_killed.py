@@ -95,7 +95,7 @@ def _is_snakemake(cmdline: list[str]) -> bool:
 def _is_worker(cmdline: list[str]) -> bool:
     """An ipyparallel engine or a SCOOP worker (the origin included)."""
     text = " ".join(cmdline)
-    return "IPEngine" in text or ("scoop_secure" in text and " worker" in text)
+    return "evosweep.engines.engine" in text or ("scoop_secure" in text and " worker" in text)
 
 
 def job_processes(job: str) -> dict[psutil.Process, str]:
