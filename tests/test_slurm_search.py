@@ -9,26 +9,55 @@ import pandas as pd
 import pytest
 
 from helpers.configs import iris_search, svc_iris
-from helpers.slurm_cluster import hostnames, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
+from helpers.slurm_cluster import REPO, hostnames, jobs_by_name, run_on_slurm, sacct, wait_for_sacct
 from helpers.workflow_runner import snakemake
 
 pytestmark = pytest.mark.slurm
 
 # engines None: the job's tasks on Slurm (2 in profiles/slurm), threads locally
-CONFIG = iris_search(
+IRIS_GRID = iris_search(
     engines=None, svc_iris=svc_iris(space={"C": {"logspace": [-1, 1, 3]}, "gamma": [0.01, 0.1]})
 )
+# A model-based strategy (its batches follow the engine count) over preprocessing steps fitted
+# inside every fold, on a raw table with text columns and gaps.
+PENGUINS_TPE = {
+    "seed": 42,
+    "datasets": {
+        "penguins": {
+            "source": f"csv:{REPO / 'tests' / 'data' / 'penguins.csv'}",
+            "target": "species",
+        }
+    },
+    "search": {
+        "engines": None,
+        "models": {
+            "svc_iris": {  # the name the test reads results under
+                "dataset": "penguins",
+                "estimator": "sklearn.svm.SVC",
+                "strategy": "tpe",
+                "n_iter": 4,
+                "cv": 3,
+                "preprocess": {"impute": "median", "scale": "standard", "categorical": "onehot"},
+                "space": {
+                    "C": {"logspace": [-1, 2, 4]},
+                    "preprocess.scale": ["standard", "robust"],
+                },
+            }
+        },
+    },
+}
 TARGET = "results/search/svc_iris/summary.json"
 # One task per node, so the engines reach the controller across the cluster network.
 SET_RESOURCES = {"search": {"nodes": 2, "tasks": 2}}
 TIMINGS = ["mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"]
 
 
-def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
+@pytest.mark.parametrize("config", [IRIS_GRID, PENGUINS_TPE], ids=["grid", "tpe-preprocess"])
+def test_search_on_slurm_equals_local(slurm_cluster, tmp_path, config):
     slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
-    output, run_id = run_on_slurm(slurm_dir, CONFIG, TARGET, set_resources=SET_RESOURCES)
+    output, run_id = run_on_slurm(slurm_dir, config, TARGET, set_resources=SET_RESOURCES)
 
     def is_search(row):  # not rule_search_evolutionary
         return row["Comment"] == "rule_search" or row["Comment"].startswith(
@@ -60,7 +89,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path):
     # the engines and srun exited by themselves after the shutdown request (engines.cluster._stop)
     assert "exited with code" not in log and "did not exit" not in log, log
 
-    snakemake(local_dir, dict(CONFIG, search=dict(CONFIG["search"], engines=2)), "-c2", TARGET)
+    snakemake(local_dir, dict(config, search=dict(config["search"], engines=2)), "-c2", TARGET)
     model = "results/search/svc_iris"
     pd.testing.assert_frame_equal(
         pd.read_csv(slurm_dir / model / "cv_results.csv").drop(columns=TIMINGS),
