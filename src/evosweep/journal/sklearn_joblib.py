@@ -7,7 +7,9 @@ an upgrade changes any of these:
   (`.function`), which carries the thread's scikit-learn configuration (`.config`);
 - of its keywords, UNKEYED_ARGUMENTS only report progress or reach callbacks;
 - joblib's `BatchedCalls` holds its calls as `items`, a list of (function, args, kwargs), and
-  reports its length from `_size`, set once in its constructor.
+  reports its length from `_size`, set once in its constructor;
+- asha sends single fits itself, as a one-call `BatchedCalls` of `_fit_and_score`, so that they
+  pass through the same backend and journal as a search's batches.
 """
 
 from __future__ import annotations
@@ -54,3 +56,13 @@ def part(batch, indices: list[int]):
     partial.items = [batch.items[i] for i in indices]
     partial._size = len(partial.items)  # what len() reports
     return partial
+
+
+def fit_batch(backend, estimator, features, labels, **keywords):
+    """One fit as the joblib batch a scikit-learn search would send to `backend`."""
+    from joblib import parallel
+    from sklearn.model_selection._validation import _fit_and_score
+    from sklearn.utils.parallel import delayed
+
+    call = delayed(_fit_and_score)(estimator, features, labels, **keywords)
+    return parallel.BatchedCalls([call], backend.get_nested_backend())

@@ -150,15 +150,15 @@ class _Run:
             raise RuntimeError("asha: no fit in flight and none to start before the end")
 
     def _send(self, fit: Fit) -> None:
-        from joblib import parallel
         from sklearn.base import clone
-        from sklearn.model_selection._validation import _fit_and_score
-        from sklearn.utils.parallel import delayed
+
+        from evosweep.journal.sklearn_joblib import fit_batch
 
         train, test = self.rung_folds[fit.job.rung][fit.fold]
         params = self.search.candidates[fit.job.candidate]
         n_folds = len(self.search.folds)
-        call = delayed(_fit_and_score)(
+        batch = fit_batch(
+            self.backend,
             clone(self.search.estimator),
             self.features,
             self.labels,
@@ -175,7 +175,6 @@ class _Run:
             candidate_progress=(fit.job.candidate, len(self.search.candidates)),
             error_score="raise",
         )
-        batch = parallel.BatchedCalls([call], self.backend.get_nested_backend())
         fit.handle = self.backend.submit(batch, callback=lambda _future: self.finished.put(fit))
         self.in_flight += 1
 

@@ -8,7 +8,7 @@ import time
 
 from evosweep.search.outputs import SearchOutcome, cv_results_frame
 from evosweep.search.progress import FitProgress
-from evosweep.search.resume import fit_journal_for
+from evosweep.search.resume import fit_journal_for, log_resumed
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,7 @@ def run_search_cv(job, search) -> SearchOutcome:
             try:
                 progress = fit_search(search, job.features, job.labels, engines, journal)
             finally:
-                if journal is not None:
-                    log.info(
-                        "resumed %d of %d fits from the journal; %d sent to the engines",
-                        journal.reused,
-                        journal.reused + journal.sent,
-                        journal.sent,
-                    )
+                log_resumed(journal)
             n_engines = engines.n_engines
         wall = time.perf_counter() - started
     log.info(

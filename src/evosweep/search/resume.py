@@ -39,3 +39,14 @@ def fit_journal_for(job):
 
 def where_kept(checkpoint) -> str:
     return str(fit_journal.path_for(checkpoint)) if checkpoint else "nowhere (no checkpoint)"
+
+
+def log_resumed(journal) -> None:
+    """How much of the search the journal answered (None: no journal, nothing to say)."""
+    if journal is not None:
+        log.info(
+            "resumed %d of %d fits from the journal; %d sent to the engines",
+            journal.reused,
+            journal.reused + journal.sent,
+            journal.sent,
+        )

@@ -27,7 +27,7 @@ class Asha(Strategy):
 
     def run(self, job) -> SearchOutcome:
         from evosweep.engines import engine_cluster
-        from evosweep.search.resume import fit_journal_for
+        from evosweep.search.resume import fit_journal_for, log_resumed
 
         self.check(job.model)
         search = make_search(job.model, job.seed, job.features, job.labels)
@@ -38,13 +38,7 @@ class Asha(Strategy):
                     result = search.run(job.features, job.labels, engines.parallel_jobs, journal)
                 n_engines = engines.n_engines
             wall = time.perf_counter() - started
-            if journal is not None:
-                log.info(
-                    "resumed %d of %d fits from the journal; %d sent to the engines",
-                    journal.reused,
-                    journal.reused + journal.sent,
-                    journal.sent,
-                )
+            log_resumed(journal)
         log.info("asha: %d fits in %.1f s on %d engine(s)", result.n_fits, wall, n_engines)
         return outcome(job, search, result, wall, n_engines)
 
