@@ -1,6 +1,6 @@
 """A config of many tiny models over several datasets: how the workflow copes with a wide
 sweep (planning time, Slurm jobs). Each model is a 2-candidate grid with 2 folds of a tree or
-nearest-neighbours classifier, so its fits take milliseconds."""
+nearest-neighbours classifier (k-means on the unlabelled blobs), so its fits take milliseconds."""
 
 from __future__ import annotations
 
@@ -14,12 +14,22 @@ DATASETS = {
 
 
 def tiny_model(dataset: str, index: int) -> dict:
-    """The index-th tiny model of `dataset`: trees and nearest neighbours in turn."""
+    """The index-th tiny model of `dataset`: trees and nearest neighbours in turn; k-means
+    for blobs, a clustering task."""
+    low = 1 + index // 2
+    if dataset == "blobs":
+        return {
+            "dataset": dataset,
+            "estimator": "sklearn.cluster.KMeans",
+            "params": {"n_init": 1},
+            "space": {"n_clusters": [low + 1, low + 2]},
+            "cv": 2,
+            "scoring": "silhouette",
+        }
     if index % 2 == 0:
         estimator, knob = "sklearn.tree.DecisionTreeClassifier", "max_depth"
     else:
         estimator, knob = "sklearn.neighbors.KNeighborsClassifier", "n_neighbors"
-    low = 1 + index // 2
     return {
         "dataset": dataset,
         "estimator": estimator,
