@@ -158,3 +158,15 @@ def test_more_min_resources_than_samples_is_a_config_error(iris):
     model = Model.from_config("m", svc_iris(strategy="asha", min_resources=151))
     with pytest.raises(ConfigError, match=r"m\.min_resources: 151 samples is more than the 150"):
         asha.make_search(model, 0, features, labels)
+
+
+def test_a_halving_outcome_counts_each_candidate_once(iris):
+    """Halving lists a candidate once per round; the leaderboard's n_candidates counts it once."""
+    from evosweep.search.fitting import search_cv_outcome
+    from evosweep.search.strategies import halving
+
+    features, labels = iris
+    model = Model.from_config("m", svc_iris(strategy="halving", n_iter=6))
+    search = halving.Halving().make_search(model, 0).fit(features, labels)
+    outcome = search_cv_outcome(search, "score", n_fits=0, wall=0.0, workers=1)
+    assert len(outcome.cv_results) > 6 and outcome.n_candidates == 6

@@ -52,8 +52,15 @@ def search_cv_outcome(search, refit_metric: str, n_fits: int, wall: float, worke
         best_model=search.best_estimator_,
         best_score=results[f"mean_test_{refit_metric}"][best],
         best_score_std=results[f"std_test_{refit_metric}"][best],
-        n_candidates=len(results["params"]),
+        n_candidates=distinct_candidates(search),
         n_fits=n_fits,
         wall_seconds=wall,
         workers=workers,
     )
+
+
+def distinct_candidates(search) -> int:
+    """Candidates searched, each once: a halving search lists a candidate once per round."""
+    if hasattr(search, "n_candidates_"):
+        return int(search.n_candidates_[0])
+    return len(search.cv_results_["params"])
