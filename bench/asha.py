@@ -1,10 +1,16 @@
 """asha vs halving, side by side in one run: the same candidates and resources (samples per
-rung) on 8 local engines of bench/sleepy.py's classifier, whose fits sleep (so 8 engines fit on
-a 2-core host) for 1 to 4 time units across candidates. Prints, for each, the engines-busy
-fraction (fit and score seconds / (wall x engines)), wall time and best CV score, and the wall
-ratio asha / halving. Both run on one engine cluster, started before the timing.
+rung). Two workloads:
 
-    python bench/asha.py [--engines 8] [--candidates 27] [--rounds 1]
+- `sleepy` (default): 8 local engines of bench/sleepy.py's classifier, whose fits sleep (so 8
+  engines fit on a 2-core host) for 1 to 4 time units across candidates;
+- `forest`: the default config's forest_breast_cancer search (64 candidates, 5 folds) on its
+  train split, 2 engines (goal: asha's best CV score >= halving's - 0.005 in <= its wall time).
+
+Prints, for each, the engines-busy fraction (fit and score seconds / (wall x engines)), wall
+time and best CV score, and the wall ratio asha / halving. Both run on one engine cluster,
+started before the timing.
+
+    python bench/asha.py [--workload sleepy|forest] [--engines N] [--candidates 27] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ os.environ["PYTHONPATH"] = os.pathsep.join(  # the engines import sleepy from be
 )
 sys.path.insert(0, str(BENCH))
 
+import yaml  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
 
+from evosweep import data  # noqa: E402
 from evosweep.engines import engine_cluster  # noqa: E402
 from evosweep.models import Model  # noqa: E402
 from evosweep.search import fitting  # noqa: E402
@@ -43,6 +51,25 @@ def spec(candidates: int) -> dict:
         "cv": 3,
         "scoring": "accuracy",
     }
+
+
+def sleepy_workload(candidates: int):
+    features, labels = make_classification(n_samples=900, n_informative=6, random_state=0)
+    return Model.from_config("sleepy", spec(candidates)), features, labels, "sleepy"
+
+
+def forest_workload(_candidates: int):
+    """The default config's forest search on its dataset's train split, as the workflow has it."""
+    config = yaml.safe_load((BENCH.parent / "config" / "config.yaml").read_text())
+    name = "forest_breast_cancer"
+    model = Model.from_config(name, config["search"]["models"][name])
+    dataset = config["datasets"][model.dataset]
+    frame, _ = data.load(model.dataset, dataset, config["seed"])
+    train, _ = data.split(model.dataset, dataset, frame, config["seed"], model.task)
+    return model, train.drop(columns=data.TARGET), train[data.TARGET], "sklearn.ensemble"
+
+
+WORKLOADS = {"sleepy": sleepy_workload, "forest": forest_workload}
 
 
 def run_halving(model, features, labels, engines):
@@ -76,17 +103,18 @@ def run_asha(model, features, labels, engines):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", type=int, default=8)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="sleepy")
+    parser.add_argument("--engines", type=int, help="default: 8 for sleepy, 2 for forest")
     parser.add_argument("--candidates", type=int, default=27)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    features, labels = make_classification(n_samples=900, n_informative=6, random_state=0)
-    model = Model.from_config("sleepy", spec(args.candidates))
+    args.engines = args.engines or (8 if args.workload == "sleepy" else 2)
+    model, features, labels, module = WORKLOADS[args.workload](args.candidates)
     runners = {"halving": run_halving, "asha": run_asha}
     with engine_cluster(args.engines, slurm=False) as engines:
         with engines.joblib_backend():  # every engine imports the estimator before the timing
             Parallel(n_jobs=engines.parallel_jobs)(
-                delayed(importlib.import_module)("sleepy") for _ in range(4 * args.engines)
+                delayed(importlib.import_module)(module) for _ in range(4 * args.engines)
             )
 
         def measure(name):

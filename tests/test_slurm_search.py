@@ -98,3 +98,45 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path, config):
     assert (slurm_dir / model / "best_params.json").read_text() == (
         local_dir / model / "best_params.json"
     ).read_text()
+
+
+# The other engine strategies over 2 nodes. cmaes asks as many candidates at once as there are
+# engines, so its run equals a local run on as many engines. asha's promotions follow the order
+# its results arrive in, which differs between runs on 2 engines; each result (a candidate on
+# its rung's subsample) does not, and every candidate starts on the bottom rung.
+IRIS_CMAES_ASHA = iris_search(
+    engines=None,
+    seed=3,
+    svc_cmaes=svc_iris(strategy="cmaes", n_iter=5),
+    svc_asha=svc_iris(strategy="asha", n_iter=6),
+)
+
+
+def test_cmaes_and_asha_on_slurm_equal_local(slurm_cluster, tmp_path):
+    slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
+    slurm_dir.mkdir()
+    local_dir.mkdir()
+    target = "results/leaderboard.csv"
+    run_on_slurm(slurm_dir, IRIS_CMAES_ASHA, target, set_resources=SET_RESOURCES)
+    for model in ("svc_cmaes", "svc_asha"):
+        log = (slurm_dir / "logs" / "search" / f"{model}.log").read_text()
+        assert "2 engine(s) ready" in log and "(srun," in log, log
+    local = dict(IRIS_CMAES_ASHA, search=dict(IRIS_CMAES_ASHA["search"], engines=2))
+    snakemake(local_dir, local, "-c2", target)
+
+    def cv_results(root, model):
+        return pd.read_csv(root / "results/search" / model / "cv_results.csv").drop(columns=TIMINGS)
+
+    pd.testing.assert_frame_equal(
+        cv_results(slurm_dir, "svc_cmaes"), cv_results(local_dir, "svc_cmaes")
+    )
+    key = ["candidate", "iter"]
+    on_slurm = cv_results(slurm_dir, "svc_asha").set_index(key)
+    on_local = cv_results(local_dir, "svc_asha").set_index(key)
+    assert set(on_slurm.xs(0, level="iter").index) == set(range(6))
+    both = on_slurm.index.intersection(on_local.index)
+    assert len(both) >= 6
+    columns = ["n_resources", "mean_test_score", "std_test_score"]
+    pd.testing.assert_frame_equal(
+        on_slurm.loc[both, columns].sort_index(), on_local.loc[both, columns].sort_index()
+    )
