@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO / "src"))
 from evosweep import search  # noqa: E402
 from evosweep.evolve import stage  # noqa: E402
 from evosweep.evolve.parallel import PROBE_GENOMES, ChunkedMap  # noqa: E402
+from evosweep.evolve.spec import objective_spec  # noqa: E402
 from evosweep.models import Model  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
 
@@ -79,15 +80,20 @@ def feature_masks(count: int, size: int, seed: int) -> list[list[int]]:
 
 
 def objective(train: Path) -> dict:
-    return {
-        "objective": "feature_selection",
-        "train": str(train),
-        "estimator": SVC["estimator"],
-        "params": {**SVC["params"], **BEST_PARAMS},
-        "cv": 3,
-        "scoring": "accuracy",
-        "seed": 42,
-    }
+    """The spec the evolve stage sends its workers for feature selection with the SVC at
+    BEST_PARAMS, 3 folds."""
+    model = Model.from_config(
+        "svc",
+        {
+            "dataset": "digits",
+            "estimator": SVC["estimator"],
+            "params": {**SVC["params"], **BEST_PARAMS},
+            "space": {"C": [BEST_PARAMS["C"]]},
+            "scoring": "accuracy",
+        },
+    )
+    problem = {"objective": "feature_selection", "cv": 3}
+    return objective_spec(problem, 42, model, train)
 
 
 def timed_batch(mode: str, workers: int, spec: dict) -> tuple[float, list]:

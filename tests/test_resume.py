@@ -385,7 +385,7 @@ def test_a_partly_journalled_batch_sends_only_its_missing_fits(tmp_path):
         fits.close()
 
 
-# tpe and asha: tpe's sampler is replayed from the journalled scores (2 engines); asha's
+# tpe, cmaes and asha: their samplers are replayed from the journalled scores (2 engines); asha's
 # promotions depend on the order results arrive, so it runs on 1 engine, where that order is the
 # order fits are sent in, and its journal replays the order the killed run took.
 MODEL_BASED_SPECS = {
@@ -396,13 +396,19 @@ MODEL_BASED_SPECS = {
         "n_iter": 12,
         "space": {"C": {"logspace": [-1, 2, 8]}, "gamma": {"logspace": [-4, -2, 8]}},
     },
+    "cmaes": SVC
+    | {
+        "strategy": "cmaes",
+        "n_iter": 12,
+        "space": {"C": {"logspace": [-1, 2, 8]}, "gamma": {"logspace": [-4, -2, 8]}},
+    },
     # 12 candidates on 90, then 270 training samples (eta 3)
     "asha": SVC | {"strategy": "asha", "n_iter": 12, "min_resources": 90, "space": DISTRIBUTIONS},
 }
-MODEL_BASED_WORKERS = {"tpe": 2, "asha": 1}
+MODEL_BASED_WORKERS = {"tpe": 2, "cmaes": 2, "asha": 1}
 
 
-@pytest.mark.parametrize("strategy", ["tpe", "asha"])
+@pytest.mark.parametrize("strategy", ["tpe", "cmaes", "asha"])
 def test_killed_model_based_search_resumes_to_the_uninterrupted_result(strategy, splits, tmp_path):
     reference = tmp_path / "uninterrupted"
     spec, workers = MODEL_BASED_SPECS[strategy], MODEL_BASED_WORKERS[strategy]
