@@ -144,3 +144,36 @@ def test_the_model_finds_the_best_sooner_than_a_random_order(strategy):
                     found = candidate.order + 1
         needed.append(found)
     assert sorted(needed)[2] <= 20, needed
+
+
+def test_a_diverged_sampler_starts_again_knowing_every_score():
+    """CMA-ES on a noisy plateau can overflow (the cmaes library asserts); the proposer then
+    asks a new sampler, which is told every score so far, and pending candidates still count."""
+    from optuna.samplers import RandomSampler
+
+    class DivergesOnce(RandomSampler):
+        asked = 0
+
+        def sample_independent(self, study, trial, name, distribution):
+            DivergesOnce.asked += 1
+            if DivergesOnce.asked == 7:
+                raise AssertionError("Abs of all param values must be less than 1e+32")
+            return super().sample_independent(study, trial, name, distribution)
+
+    samplers = []
+
+    def make_sampler(seed):
+        samplers.append(DivergesOnce(seed=seed) if not samplers else RandomSampler(seed=seed))
+        return samplers[-1]
+
+    proposer = proposals.Proposer(GRID, make_sampler, seed=0)
+    pending = proposer.ask(2)  # 6 draws: 2 candidates x 3 dimensions
+    first_study = proposer.study
+    later = proposer.ask(2)  # the 7th draw diverges
+    assert len(samplers) == 2 and proposer.study is not first_study
+    for candidate in pending + later:
+        proposer.tell(candidate, score(candidate.params))
+    keys = {candidate.key for candidate in pending + later}
+    assert len(keys) == 4
+    known = proposer.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert {tuple(t.params[name] for name in GRID) for t in known} == keys

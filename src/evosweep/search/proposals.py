@@ -11,6 +11,7 @@ Optuna's float/int distributions.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import warnings
@@ -21,9 +22,14 @@ from typing import Any
 from evosweep import space as search_space
 from evosweep.space import Dimension
 
+log = logging.getLogger(__name__)
+
 # After this many proposals in a row that were all evaluated or pending, the sampler has
 # converged on a finite space: the next candidate is an unseen one drawn at random.
 MAX_REPEATS = 20
+# What a sampler raises when its model has diverged (CMA-ES on a noisy plateau: its step size
+# grows until the cmaes library's overflow assertion stops it); the sampler then starts again.
+DIVERGED = (AssertionError, FloatingPointError, ArithmeticError)
 
 
 def distribution(dim: Dimension):
@@ -79,7 +85,7 @@ class Proposer:
     the same sequence of asks and tells.
     """
 
-    def __init__(self, space: dict, sampler, seed: int, where: str = "space"):
+    def __init__(self, space: dict, make_sampler: Callable, seed: int, where: str = "space"):
         import optuna
 
         # Optuna's line per finished trial would repeat our progress; our journal is the record.
@@ -87,9 +93,10 @@ class Proposer:
         self.dims = search_space.parse(space, where)
         self.distributions = {name: distribution(dim) for name, dim in self.dims.items()}
         self.size = finite_size(self.dims)
-        self.study = optuna.create_study(
-            direction="maximize", sampler=sampler, storage=optuna.storages.InMemoryStorage()
-        )
+        self.make_sampler = make_sampler  # seed -> a new sampler
+        self.seed = seed
+        self.restarts = 0
+        self.study = self._new_study(make_sampler(seed))
         self.rng = random.Random(seed)
         self.scores: dict[tuple, float] = {}
         self.pending: dict[tuple, _Pending] = {}
@@ -127,13 +134,15 @@ class Proposer:
 
         pending = self.pending.pop(candidate.key)
         failed = score is None or not math.isfinite(score)
-        for trial in pending.trials:
+        for trial in pending.trials:  # asked of this study or of one before a restart
             if failed:
-                self.study.tell(trial, state=TrialState.FAIL)
+                trial.study.tell(trial, state=TrialState.FAIL)
             else:
-                self.study.tell(trial, score)
+                trial.study.tell(trial, score)
         if not failed:
             self.scores[candidate.key] = float(score)
+            if all(trial.study is not self.study for trial in pending.trials):
+                self._add_known(candidate.key, float(score))
 
     def params(self, key: tuple) -> dict[str, Any]:
         params = {}
@@ -153,7 +162,37 @@ class Proposer:
             # CMA-ES samples lists with its independent sampler: that is the design, not news.
             warnings.filterwarnings("ignore", category=ExperimentalWarning)
             warnings.filterwarnings("ignore", message=".*independent.*")
-            return self.study.ask(self.distributions)
+            warnings.filterwarnings("ignore", message=".*invalid value encountered.*")
+            try:
+                return self.study.ask(self.distributions)
+            except DIVERGED:
+                self._restart()
+                return self.study.ask(self.distributions)
+
+    def _new_study(self, sampler):
+        import optuna
+
+        return optuna.create_study(
+            direction="maximize", sampler=sampler, storage=optuna.storages.InMemoryStorage()
+        )
+
+    def _restart(self) -> None:
+        """A new sampler (its own seed) in a new study that knows every score so far."""
+        self.restarts += 1
+        log.info(
+            "the sampler diverged; started a new one with the %d scores so far", len(self.scores)
+        )
+        self.study = self._new_study(self.make_sampler(self.seed + self.restarts))
+        for key, score in self.scores.items():
+            self._add_known(key, score)
+
+    def _add_known(self, key: tuple, score: float) -> None:
+        from optuna.trial import create_trial
+
+        params = dict(zip(self.dims, key, strict=True))
+        self.study.add_trial(
+            create_trial(params=params, distributions=self.distributions, value=score)
+        )
 
     def _unseen_at_random(self) -> dict[str, Any]:
         """An unseen, not pending candidate's Optuna params (finite spaces only)."""
@@ -208,7 +247,10 @@ def proposer(strategy: str, space: dict, seed: int, where: str = "space") -> Pro
     from optuna.exceptions import ExperimentalWarning
 
     dims = search_space.parse(space, where)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=ExperimentalWarning)  # with_margin: chosen
-        sampler = SAMPLERS[strategy](seed, dims)
-    return Proposer(space, sampler, seed, where)
+
+    def make_sampler(sampler_seed: int):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=ExperimentalWarning)  # with_margin: chosen
+            return SAMPLERS[strategy](sampler_seed, dims)
+
+    return Proposer(space, make_sampler, seed, where)
