@@ -241,70 +241,65 @@ def main() -> None:
     print_ratios(rounds, variants)
 
 
+def _ratio(rounds, numerator, denominator, figure="seconds"):
+    """Median over rounds of one variant's figure over another's, taken within each round."""
+    return median_over(rounds, lambda times: times[numerator][figure] / times[denominator][figure])
+
+
 def print_ratios(rounds, variants) -> None:
-    """Each variant's median time, and the ratios the goals are about."""
-
-    def median(figure):
-        return median_over(rounds, figure)
-
-    def ratio(numerator, denominator, figure="seconds"):
-        return median(lambda times: times[numerator][figure] / times[denominator][figure])
-
+    """Each variant's median time and controller CPU per task, then the goals' ratios."""
     for name in variants:
-        seconds = median(lambda times, name=name: times[name]["seconds"])
-        speedup = (
-            f"  speedup vs serial {1 / ratio(name, 'serial'):.2f}" if "serial" in variants else ""
-        )
+        seconds = median_over(rounds, lambda times, name=name: times[name]["seconds"])
+        speedup = ""
+        if "serial" in variants:
+            speedup = f"  speedup vs serial {1 / _ratio(rounds, name, 'serial'):.2f}"
         controller = ""
         if rounds[0][name]["tasks"]:
-            per_task = median(lambda t, name=name: t[name]["controller"] / t[name]["tasks"])
+            per_task = median_over(rounds, lambda t, n=name: t[n]["controller"] / t[n]["tasks"])
             controller = f"  controller {1000 * per_task:.2f} ms CPU/task"
         print(f"  {name:22s} {seconds:7.1f} s{speedup}{controller}")
     chosen = set(variants)
     if "serial" in chosen:
         for name in ("loky-2", "ipyparallel-2", "ipyparallel-2-inline"):
             if name in chosen:
-                over = ratio(name, "serial") * 2 - 1
-                print(
-                    f"{name} over serial / 2:{'':{22 - len(name)}}{100 * over:+.1f} % (goal <= 3 %)"
-                )
+                over = 100 * (2 * _ratio(rounds, name, "serial") - 1)
+                cpu = ""  # loky's workers are not measured, only the client's CPU
+                if name.startswith("ipyparallel"):
+                    cpu = f"; CPU / serial's {_ratio(rounds, name, 'serial', 'cpu'):.3f}"
+                print(f"{name:20s} over serial / 2: {over:+.1f} % (goal <= 3 %){cpu}")
         for name in ("ipyparallel-1", "ipyparallel-1-inline"):
             if name in chosen:
-                print(
-                    f"wall ratio {name} / serial:{'':{18 - len(name)}}{ratio(name, 'serial'):.3f} (goal <= 1.03)"
-                )
-    for data_once, inline in (
-        ("ipyparallel-1", "ipyparallel-1-inline"),
-        ("ipyparallel-2", "ipyparallel-2-inline"),
+                wall, cpu = (_ratio(rounds, name, "serial", f) for f in ("seconds", "cpu"))
+                print(f"{name:20s} / serial, wall: {wall:.3f} (goal <= 1.03); CPU: {cpu:.3f}")
+    for data_once in ("ipyparallel-1", "ipyparallel-2"):
+        if {data_once, f"{data_once}-inline"} <= chosen:
+            wall = _ratio(rounds, data_once, f"{data_once}-inline")
+            print(f"{data_once} data once / with every batch, wall: {wall:.3f}")
+    print_other_goals(rounds, chosen)
+
+
+def print_other_goals(rounds, chosen) -> None:
+    """The seed workload's goals: protection's and the journal's costs, 2 engines' speedup."""
+    for numerator, denominator, what, goal in (
+        ("ipyparallel-2", "ipyparallel-2-open", "protection on / off", "<= 1.03"),
+        ("ipyparallel-2-journal", "ipyparallel-2", "fit journal on / off", "no measurable cost"),
     ):
-        if {data_once, inline} <= chosen:
-            print(
-                f"wall ratio {data_once} / {inline}: {ratio(data_once, inline):.3f} (data once / with every batch)"
-            )
+        if {numerator, denominator} <= chosen:
+            wall, cpu = (_ratio(rounds, numerator, denominator, f) for f in ("seconds", "cpu"))
+            print(f"{what}, 2 engines, wall: {wall:.3f} (goal {goal}); CPU: {cpu:.3f}")
     if {"ipyparallel-2", "ipyparallel-2-open"} <= chosen:
-        protected, open_ = "ipyparallel-2", "ipyparallel-2-open"
-        start = median(lambda times: times[protected]["start"] - times[open_]["start"])
-        print(
-            f"wall ratio protected / open, 2 engines:   {ratio(protected, open_):.3f} (goal <= 1.03)"
+        start = median_over(
+            rounds, lambda t: t["ipyparallel-2"]["start"] - t["ipyparallel-2-open"]["start"]
         )
-        print(f"CPU ratio (client and cluster processes): {ratio(protected, open_, 'cpu'):.3f}")
         print(f"start time, protected minus open:         {start:+.2f} s")
-    if {"ipyparallel-2", "ipyparallel-2-journal"} <= chosen:
-        plain, journalled = "ipyparallel-2", "ipyparallel-2-journal"
-        print(
-            f"wall ratio journal on / off, 2 engines:   {ratio(journalled, plain):.3f} (goal: no measurable cost)"
-        )
-        print(f"CPU ratio (client and cluster processes): {ratio(journalled, plain, 'cpu'):.3f}")
     if {"ipyparallel-1", "ipyparallel-2"} <= chosen:
-        print(
-            f"speedup ipyparallel 2 engines / 1 engine: {ratio('ipyparallel-1', 'ipyparallel-2'):.2f} (goal >= 1.9)"
-        )
-        start = median(lambda times: times["ipyparallel-2"]["start"])
+        speedup = _ratio(rounds, "ipyparallel-1", "ipyparallel-2")
+        print(f"speedup ipyparallel 2 engines / 1 engine: {speedup:.2f} (goal >= 1.9)")
+        start = median_over(rounds, lambda times: times["ipyparallel-2"]["start"])
         print(f"cluster start, 2 local engines:           {start:.2f} s (goal <= 3 s)")
     if {"ipyparallel-2", "loky-2"} <= chosen:
-        print(
-            f"wall ratio ipyparallel-2 / loky-2:        {ratio('ipyparallel-2', 'loky-2'):.3f} (goal <= 1.03)"
-        )
+        versus_loky = _ratio(rounds, "ipyparallel-2", "loky-2")
+        print(f"wall ratio ipyparallel-2 / loky-2:        {versus_loky:.3f} (goal <= 1.03)")
 
 
 if __name__ == "__main__":
