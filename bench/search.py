@@ -1,8 +1,9 @@
 """Search speed, side by side in one run: serial, loky n_jobs=2, ipyparallel 1 and 2 engines.
 
-An SVC grid on digits sized to about a minute serially (the seed workload's shape). Prints the
-ratios the issue sets goals for: 2 engines vs 1 (>= 1.9), ipyparallel-2 vs loky-2 (<= 1.03), and
-the start time of 2 local engines (<= 3 s). The variant ipyparallel-2-open runs 2 engines without
+The workload `svc` (default) is an SVC grid on digits sized to about a minute serially (the seed
+workload's shape). Prints the ratios the issue sets goals for: 2 engines vs 1 (>= 1.9),
+ipyparallel-1 vs serial (<= 1.03), ipyparallel-2 vs loky-2 (<= 1.03), and the start time of 2
+local engines (<= 3 s). The variant ipyparallel-2-open runs 2 engines without
 the cluster's protection (CURVE, orphan watchdogs): ipyparallel-2 vs ipyparallel-2-open is the
 protection's cost (<= 1.03). The variant ipyparallel-2-journal records every fit in a fresh
 journal, as a search with a checkpoint does: its ratio to ipyparallel-2 is the journal's cost.
@@ -12,8 +13,15 @@ variants run in interleaved rounds (bench/rounds.py); each ratio is taken within
 the median over rounds is reported. Workers are warmed up (scikit-learn imported) before
 timing, for loky's workers and the engines alike.
 
+The workload `trees` is a grid of 1,000 fits of about 20 ms (decision trees on 3,000 synthetic
+samples), where dispatch costs show: ipyparallel-2 against serial / 2 (goal <= 3 % over), side
+by side with loky-2. The variants ending in -inline send the training data with every batch
+(engine_data off): the cost the data-once dispatch saves. For every ipyparallel variant the
+controller's CPU seconds (its process and its schedulers) per task sent are printed.
+
     python bench/search.py [--rounds 3] [--variants ipyparallel-2 ipyparallel-2-open]
     python bench/search.py --variants ipyparallel-2 ipyparallel-2-journal
+    python bench/search.py --workload trees
 """
 
 from __future__ import annotations
@@ -49,24 +57,58 @@ SPEC = {
 }
 
 
+# 200 candidates x 5 folds of a decision tree taking about 20 ms of CPU to fit.
+TREES_SPEC = {
+    "dataset": "synthetic",
+    "estimator": "sklearn.tree.DecisionTreeClassifier",
+    "params": {"random_state": 0},
+    "strategy": "grid",
+    "space": {"min_samples_leaf": {"range": [1, 51, 1]}, "max_features": [0.2, 0.3, 0.4, 0.5]},
+    "cv": 5,
+    "scoring": "accuracy",
+}
+
+
+def _digits():
+    digits = load_digits()
+    features, _, labels, _ = train_test_split(
+        digits.data, digits.target, test_size=0.3, random_state=42, stratify=digits.target
+    )
+    return features, labels
+
+
+def _synthetic():
+    from sklearn.datasets import make_classification
+
+    return make_classification(n_samples=3000, n_features=20, n_informative=10, random_state=0)
+
+
+WORKLOADS = {"svc": (SPEC, _digits), "trees": (TREES_SPEC, _synthetic)}
 VARIANTS = (
     "serial",
     "loky-2",
     "ipyparallel-1",
+    "ipyparallel-1-inline",
     "ipyparallel-2",
+    "ipyparallel-2-inline",
     "ipyparallel-2-open",
     "ipyparallel-2-journal",
 )
+DEFAULT_VARIANTS = {
+    "svc": ("serial", "loky-2", "ipyparallel-1", "ipyparallel-2"),
+    "trees": ("serial", "loky-2", "ipyparallel-2", "ipyparallel-2-inline"),
+}
 
 
 def _import_estimator():
     import sklearn.model_selection  # noqa: F401
     import sklearn.svm  # noqa: F401
+    import sklearn.tree  # noqa: F401
 
 
-def timed_fit(features, labels, n_jobs, backend_context, cpu_seconds=time.process_time):
-    """(wall seconds, CPU seconds by `cpu_seconds`, mean test scores) of the grid's fit."""
-    grid = search.make_search(Model.from_config("bench", SPEC), 42)
+def timed_fit(spec, features, labels, n_jobs, backend_context, cpu_seconds=time.process_time):
+    """(wall seconds, CPU seconds by `cpu_seconds`, cv_results_) of the grid's fit."""
+    grid = search.make_search(Model.from_config("bench", spec), 42)
     grid.n_jobs, grid.verbose = n_jobs, 0
     with backend_context():
         Parallel()(delayed(_import_estimator)() for _ in range(2 * n_jobs))
@@ -74,122 +116,190 @@ def timed_fit(features, labels, n_jobs, backend_context, cpu_seconds=time.proces
         started = time.perf_counter()
         grid.fit(features, labels)
     seconds = time.perf_counter() - started
-    return seconds, cpu_seconds() - cpu, grid.cv_results_["mean_test_score"]
+    return seconds, cpu_seconds() - cpu, grid.cv_results_
+
+
+def _processes(pids):
+    processes = [psutil.Process(pid) for pid in pids]
+    return processes + [child for process in processes for child in process.children(True)]
+
+
+def _cpu(processes):
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
 
 
 def cluster_cpu_seconds(engines):
     """A clock of the CPU seconds used by this process and the cluster's (controller,
     schedulers, engines, nannies): steadier than wall time on a busy host."""
-    roots = [engines.cluster.controller.process.pid, *engines.engine_pids()]
-    processes = [psutil.Process(pid) for pid in roots]
-    processes += [child for process in list(processes) for child in process.children(True)]
-
-    def total():
-        return time.process_time() + sum(sum(p.cpu_times()[:2]) for p in processes)
-
-    return total
+    processes = _processes([engines.cluster.controller.process.pid, *engines.engine_pids()])
+    return lambda: time.process_time() + _cpu(processes)
 
 
-def run_variant(name, features, labels):
-    """(fit seconds, fit CPU seconds, mean test scores, engine start seconds or None)."""
-    if name == "serial":
-        return *timed_fit(features, labels, 1, lambda: parallel_config(backend="sequential")), None
-    if name == "loky-2":
-        return *timed_fit(
-            features, labels, 2, lambda: parallel_config(backend="loky", n_jobs=2)
-        ), None
+def run_variant(name, spec, features, labels):
+    """Figures of one variant: fit seconds and CPU seconds, cv_results_, engine start seconds
+    (ipyparallel), the controller's CPU seconds and the tasks sent (ipyparallel)."""
+    figures = {"start": None, "controller": None, "tasks": None}
+    if name in ("serial", "loky-2"):
+        n_jobs, backend = (1, "sequential") if name == "serial" else (2, "loky")
+        context = functools.partial(parallel_config, backend=backend, n_jobs=n_jobs)
+        figures["seconds"], figures["cpu"], figures["results"] = timed_fit(
+            spec, features, labels, n_jobs, context
+        )
+        return figures
     n_engines = int(name.split("-")[1])
-    protect = not name.endswith("-open")
     with (
-        engine_cluster(n_engines, slurm=False, protect=protect) as engines,
+        engine_cluster(n_engines, slurm=False, protect=not name.endswith("-open")) as engines,
         tempfile.TemporaryDirectory() as scratch,
     ):
-        backend = engines.joblib_backend
+        options = {"share_data": not name.endswith("-inline")}
         if name.endswith("-journal"):
-            journal = FitJournal(Path(scratch) / "bench.journal", {"bench": SPEC})
-            backend = functools.partial(engines.joblib_backend, journal=journal)
-        figures = timed_fit(
+            options["journal"] = FitJournal(Path(scratch) / "bench.journal", {"bench": spec})
+        backend = functools.partial(engines.joblib_backend, **options)
+        controller = _processes([engines.cluster.controller.process.pid])
+        controller_cpu, tasks = _cpu(controller), len(engines.client.history)
+        figures["seconds"], figures["cpu"], figures["results"] = timed_fit(
+            spec,
             features,
             labels,
             engines.parallel_jobs,
             backend,
             cpu_seconds=cluster_cpu_seconds(engines),
         )
-        if name.endswith("-journal"):
-            assert len(journal) == 100 * SPEC["cv"] and journal.reused == 0
-            journal.close()
-        return *figures, engines.start_seconds
+        figures["controller"] = _cpu(controller) - controller_cpu
+        figures["tasks"] = len(engines.client.history) - tasks
+        if "journal" in options:
+            fits = len(figures["results"]["params"]) * spec["cv"]
+            assert len(options["journal"]) == fits and options["journal"].reused == 0
+            options["journal"].close()
+        figures["start"] = engines.start_seconds
+        return figures
+
+
+def tune(batch_seconds, controller_args) -> None:
+    """Try other batch durations or controller settings than the defaults."""
+    from evosweep.engines import backend, cluster
+
+    if batch_seconds is not None:
+        backend._ViewBackend.MIN_IDEAL_BATCH_DURATION = batch_seconds
+    if controller_args:
+        settings = cluster._cluster_settings
+
+        def tuned(*args, **kwargs):
+            config, arguments, launcher, address = settings(*args, **kwargs)
+            return config, [*arguments, *controller_args], launcher, address
+
+        cluster._cluster_settings = tuned
+    print(
+        f"batches of >= {backend._ViewBackend.MIN_IDEAL_BATCH_DURATION:g} s;"
+        f" controller options added: {' '.join(controller_args) or 'none'}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    args = parser.parse_args()
-    variants = [name for name in VARIANTS if name in args.variants]
-    digits = load_digits()
-    features, _, labels, _ = train_test_split(
-        digits.data, digits.target, test_size=0.3, random_state=42, stratify=digits.target
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="svc")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS)
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        help="joblib's MIN_IDEAL_BATCH_DURATION for the engines (default: the backend's)",
     )
+    parser.add_argument(
+        "--controller-args",
+        default="",
+        help="extra ipcontroller options, e.g. --controller-args='--TaskScheduler.hwm=2'",
+    )
+    args = parser.parse_args()
+    tune(args.batch_seconds, args.controller_args.split())
+    chosen = args.variants or DEFAULT_VARIANTS[args.workload]
+    variants = [name for name in VARIANTS if name in chosen]
+    spec, load = WORKLOADS[args.workload]
+    features, labels = load()
 
     def measure(name):
-        seconds, cpu, scores, start_seconds = run_variant(name, features, labels)
-        print(f"{name:22s} {seconds:6.1f} s  cpu {cpu:6.1f} s", flush=True)
-        return {"seconds": seconds, "cpu": cpu, "start": start_seconds, "scores": scores}
+        figures = run_variant(name, spec, features, labels)
+        controller = ""
+        if figures["tasks"]:
+            per_task = 1000 * figures["controller"] / figures["tasks"]
+            controller = f"  controller {per_task:5.2f} ms CPU/task, {figures['tasks']} tasks"
+        print(
+            f"{name:22s} {figures['seconds']:6.1f} s  cpu {figures['cpu']:6.1f} s{controller}",
+            flush=True,
+        )
+        return figures
 
     rounds = interleaved_rounds(variants, measure, args.rounds)
-    reference = rounds[0][variants[0]]["scores"]
+    reference = rounds[0][variants[0]]["results"]
     for times in rounds:
         for name, figures in times.items():
-            assert (figures["scores"] == reference).all(), f"{name} found different scores"
+            scores = figures["results"]["mean_test_score"]
+            assert (scores == reference["mean_test_score"]).all(), f"{name}: different scores"
+    fits = len(reference["params"]) * spec["cv"]
+    fit_ms = 1000 * reference["mean_fit_time"].mean()
+    print(f"median of {len(rounds)} interleaved rounds, {fits} fits each ({fit_ms:.0f} ms a fit):")
     print_ratios(rounds, variants)
 
 
+def _ratio(rounds, numerator, denominator, figure="seconds"):
+    """Median over rounds of one variant's figure over another's, taken within each round."""
+    return median_over(rounds, lambda times: times[numerator][figure] / times[denominator][figure])
+
+
 def print_ratios(rounds, variants) -> None:
-    """Each variant's median time, and the ratios the goals are about."""
-
-    def median(figure):
-        return median_over(rounds, figure)
-
-    fits = 100 * SPEC["cv"]
-    print(f"median of {len(rounds)} interleaved rounds, {fits} fits each:")
+    """Each variant's median time and controller CPU per task, then the goals' ratios."""
     for name in variants:
-        seconds = median(lambda times, name=name: times[name]["seconds"])
+        seconds = median_over(rounds, lambda times, name=name: times[name]["seconds"])
         speedup = ""
         if "serial" in variants:
-            ratio = median(
-                lambda times, name=name: times["serial"]["seconds"] / times[name]["seconds"]
-            )
-            speedup = f"  speedup vs serial {ratio:.2f}"
-        print(f"  {name:22s} {seconds:7.1f} s{speedup}")
-    if {"ipyparallel-2", "ipyparallel-2-open"} <= set(variants):
-        protected, open_ = "ipyparallel-2", "ipyparallel-2-open"
-        protection = median(lambda times: times[protected]["seconds"] / times[open_]["seconds"])
-        cpu = median(lambda times: times[protected]["cpu"] / times[open_]["cpu"])
-        start = median(lambda times: times[protected]["start"] - times[open_]["start"])
-        print(f"wall ratio protected / open, 2 engines:   {protection:.3f} (goal <= 1.03)")
-        print(f"CPU ratio (client and cluster processes): {cpu:.3f}")
+            speedup = f"  speedup vs serial {1 / _ratio(rounds, name, 'serial'):.2f}"
+        controller = ""
+        if rounds[0][name]["tasks"]:
+            per_task = median_over(rounds, lambda t, n=name: t[n]["controller"] / t[n]["tasks"])
+            controller = f"  controller {1000 * per_task:.2f} ms CPU/task"
+        print(f"  {name:22s} {seconds:7.1f} s{speedup}{controller}")
+    chosen = set(variants)
+    if "serial" in chosen:
+        for name in ("loky-2", "ipyparallel-2", "ipyparallel-2-inline"):
+            if name in chosen:
+                over = 100 * (2 * _ratio(rounds, name, "serial") - 1)
+                cpu = ""  # loky's workers are not measured, only the client's CPU
+                if name.startswith("ipyparallel"):
+                    cpu = f"; CPU / serial's {_ratio(rounds, name, 'serial', 'cpu'):.3f}"
+                print(f"{name:20s} over serial / 2: {over:+.1f} % (goal <= 3 %){cpu}")
+        for name in ("ipyparallel-1", "ipyparallel-1-inline"):
+            if name in chosen:
+                wall, cpu = (_ratio(rounds, name, "serial", f) for f in ("seconds", "cpu"))
+                print(f"{name:20s} / serial, wall: {wall:.3f} (goal <= 1.03); CPU: {cpu:.3f}")
+    for data_once in ("ipyparallel-1", "ipyparallel-2"):
+        if {data_once, f"{data_once}-inline"} <= chosen:
+            wall = _ratio(rounds, data_once, f"{data_once}-inline")
+            print(f"{data_once} data once / with every batch, wall: {wall:.3f}")
+    print_other_goals(rounds, chosen)
+
+
+def print_other_goals(rounds, chosen) -> None:
+    """The seed workload's goals: protection's and the journal's costs, 2 engines' speedup."""
+    for numerator, denominator, what, goal in (
+        ("ipyparallel-2", "ipyparallel-2-open", "protection on / off", "<= 1.03"),
+        ("ipyparallel-2-journal", "ipyparallel-2", "fit journal on / off", "no measurable cost"),
+    ):
+        if {numerator, denominator} <= chosen:
+            wall, cpu = (_ratio(rounds, numerator, denominator, f) for f in ("seconds", "cpu"))
+            print(f"{what}, 2 engines, wall: {wall:.3f} (goal {goal}); CPU: {cpu:.3f}")
+    if {"ipyparallel-2", "ipyparallel-2-open"} <= chosen:
+        start = median_over(
+            rounds, lambda t: t["ipyparallel-2"]["start"] - t["ipyparallel-2-open"]["start"]
+        )
         print(f"start time, protected minus open:         {start:+.2f} s")
-    if {"ipyparallel-2", "ipyparallel-2-journal"} <= set(variants):
-        plain, journalled = "ipyparallel-2", "ipyparallel-2-journal"
-        cost = median(lambda times: times[journalled]["seconds"] / times[plain]["seconds"])
-        cpu = median(lambda times: times[journalled]["cpu"] / times[plain]["cpu"])
-        print(f"wall ratio journal on / off, 2 engines:   {cost:.3f} (goal: no measurable cost)")
-        print(f"CPU ratio (client and cluster processes): {cpu:.3f}")
-    if set(VARIANTS[:4]) - set(variants):
-        return  # the goals below need all four
-    two_over_one = median(
-        lambda times: times["ipyparallel-1"]["seconds"] / times["ipyparallel-2"]["seconds"]
-    )
-    versus_loky = median(
-        lambda times: times["ipyparallel-2"]["seconds"] / times["loky-2"]["seconds"]
-    )
-    print(f"speedup ipyparallel 2 engines / 1 engine: {two_over_one:.2f} (goal >= 1.9)")
-    print(f"wall ratio ipyparallel-2 / loky-2:        {versus_loky:.3f} (goal <= 1.03)")
-    print(
-        f"cluster start, 2 local engines:           {median(lambda times: times['ipyparallel-2']['start']):.2f} s"
-        " (goal <= 3 s)"
-    )
+    if {"ipyparallel-1", "ipyparallel-2"} <= chosen:
+        speedup = _ratio(rounds, "ipyparallel-1", "ipyparallel-2")
+        print(f"speedup ipyparallel 2 engines / 1 engine: {speedup:.2f} (goal >= 1.9)")
+        start = median_over(rounds, lambda times: times["ipyparallel-2"]["start"])
+        print(f"cluster start, 2 local engines:           {start:.2f} s (goal <= 3 s)")
+    if {"ipyparallel-2", "loky-2"} <= chosen:
+        versus_loky = _ratio(rounds, "ipyparallel-2", "loky-2")
+        print(f"wall ratio ipyparallel-2 / loky-2:        {versus_loky:.3f} (goal <= 1.03)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """joblib's backend on an ipyparallel load-balanced view: batches resubmitted when their engine
-dies, progress and journal hooks."""
+dies, a search's data sent to each engine once (engine_data), progress and journal hooks."""
 
 from __future__ import annotations
 
@@ -54,8 +54,10 @@ class _ViewBackend(IPythonParallelBackend):
     MIN_IDEAL_BATCH_DURATION = 1.0
     supports_timeout = True  # retrieve_result honours Parallel(timeout=...)
 
-    def __init__(self, view, observer=None, journal=None, **kwargs):
+    def __init__(self, view, observer=None, journal=None, shared=None, **kwargs):
         super().__init__(view=view, **kwargs)
+        # An engine_data.SharedData: the large arrays of the batches go to each engine once.
+        self.shared = shared
         # Told of each Parallel call, each batch's calls and each finished batch (progress).
         self.observer = observer
         # Answers the fits it holds and records the others as they come back (resume).
@@ -94,6 +96,8 @@ class _ViewBackend(IPythonParallelBackend):
                 observer.completed(len(func))
 
         def send(batch):
+            if self.shared is not None:
+                batch = self.shared.prepare(batch)
             return _Batch(self._view, batch, retries=max(1, len(self._view)))
 
         if self.journal is not None:

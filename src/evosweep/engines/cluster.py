@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from evosweep import allocation
 from evosweep.engines.backend import BACKEND_NAME, _ViewBackend, joblib_jobs
+from evosweep.engines.engine_data import SharedData
 from evosweep.engines.programs import (
     CLUSTER_DIR_VARIABLE,
     CONTROLLER_CMD,
@@ -98,19 +99,27 @@ class EngineCluster:
         return joblib_jobs(self.n_engines)
 
     @contextlib.contextmanager
-    def joblib_backend(self, observer=None, journal=None):
+    def joblib_backend(self, observer=None, journal=None, share_data=True):
         """joblib (and so scikit-learn's n_jobs) runs on this cluster's load-balanced view;
         `observer` (e.g. a search's progress) hears of every Parallel call and batch;
-        `journal` (a journal.FitJournal) answers the fits it holds and records the others."""
+        `journal` (a journal.FitJournal) answers the fits it holds and records the others;
+        `share_data`: large arrays go to each engine once (False: with every batch)."""
         from joblib import parallel_config, register_parallel_backend
 
         view = self.view
+        shared = SharedData(self.client) if share_data else None
         register_parallel_backend(
             BACKEND_NAME,
-            lambda **kwargs: _ViewBackend(view=view, observer=observer, journal=journal, **kwargs),
+            lambda **kwargs: _ViewBackend(
+                view=view, observer=observer, journal=journal, shared=shared, **kwargs
+            ),
         )
-        with parallel_config(backend=BACKEND_NAME, n_jobs=self.parallel_jobs):
-            yield self
+        try:
+            with parallel_config(backend=BACKEND_NAME, n_jobs=self.parallel_jobs):
+                yield self
+        finally:
+            if shared is not None:
+                shared.close()
 
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (bench/search.py measures their processes)."""
