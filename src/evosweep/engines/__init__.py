@@ -30,7 +30,9 @@ from evosweep.engines.programs import ENGINE_CMD
 _CLIENT = {
     "EngineCluster": "cluster",
     "EngineStartError": "cluster",
+    "StartingCluster": "cluster",
     "engine_cluster": "cluster",
+    "starting_engine_cluster": "cluster",
     "joblib_jobs": "backend",
 }
 
