@@ -308,6 +308,16 @@ class StartingCluster:
             self._stopped.result()
 
 
+def _ready_cluster(cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in, where):
+    """The EngineCluster once its engines registered, with its start time."""
+    started = time.perf_counter()
+    client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
+    engines = EngineCluster(cluster, client, n_engines, profile_dir.parent)
+    engines.start_seconds = time.perf_counter() - started
+    log.info("%d engine(s) ready in %.2f s (%s)", n_engines, engines.start_seconds, where)
+    return engines
+
+
 @contextlib.contextmanager
 def starting_engine_cluster(
     n_engines: int | None = None,
@@ -347,25 +357,14 @@ def starting_engine_cluster(
     )
 
     def start() -> EngineCluster:
-        started = time.perf_counter()
-        client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
-        engines = EngineCluster(cluster, client, n_engines, workdir)
-        engines.start_seconds = time.perf_counter() - started
-        kind = "srun" if slurm else "local"
-        log.info(
-            "%d engine(s) ready in %.2f s (%s, controller %s)",
-            n_engines,
-            engines.start_seconds,
-            kind,
-            address,
-        )
+        where = f"{'srun' if slurm else 'local'}, controller {address}"
+        engines = _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
         if preload:
             engines.preload(preload)
         return engines
 
     def stop(started: concurrent.futures.Future) -> None:
-        client = None if started.exception() else started.result().client
-        stop_cluster(cluster, client, slurm)
+        stop_cluster(cluster, None if started.exception() else started.result().client, slurm)
         shutil.rmtree(workdir, ignore_errors=True)
 
     # A stop signal (Slurm's time limit, Snakemake's cancel) raises here, in the main thread;
