@@ -44,6 +44,25 @@ def test_cluster_is_private_secure_and_removed():
             os.kill(pid, 0)
 
 
+def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
+    """starting_engine_cluster yields before its engines are up; once registered they import
+    `preload` (a module that cannot be imported is left to the fit that needs it); the stop
+    that `using` begins has ended, engines and work directory gone, when the context exits."""
+    from evosweep.engines import starting_engine_cluster
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    preload = ("colorsys", "evosweep_no_such_module")
+    with starting_engine_cluster(2, slurm=False, preload=preload) as starting:
+        with starting.using() as engines:
+            loaded = engines.client[:].apply_sync(lambda: "colorsys" in sys.modules)
+            pids = engines.engine_pids()
+    assert loaded == [True, True]
+    assert not list(tmp_path.glob("evosweep-ipp-*"))
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_engine_exits_zero_when_asked_to_shut_down():
     """Stock ipengine 9.2 exits 1 after a shutdown request, which fails an srun step."""
     with engine_cluster(1, slurm=False) as engines:

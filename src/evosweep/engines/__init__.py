@@ -4,6 +4,10 @@
         with engines.joblib_backend():
             GridSearchCV(..., n_jobs=-1).fit(X, y)
 
+`starting_engine_cluster` starts the same cluster in a background thread and yields at once, so
+a search job reads its data and builds its search while its engines start; the engines import
+the modules it names (the estimator's) as soon as they registered.
+
 Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
 processes. Inside a Slurm allocation with more than one task, only the controller's
 engine-facing sockets listen on the job's cluster address (the client's, the controller's
@@ -30,7 +34,9 @@ from evosweep.engines.programs import ENGINE_CMD
 _CLIENT = {
     "EngineCluster": "cluster",
     "EngineStartError": "cluster",
+    "StartingCluster": "cluster",
     "engine_cluster": "cluster",
+    "starting_engine_cluster": "cluster",
     "joblib_jobs": "backend",
 }
 

@@ -31,6 +31,7 @@ from evosweep.engines.programs import (
     OWNER_VARIABLE,
     WORKDIR_PREFIX,
 )
+from evosweep.engines.stopping import stop_cluster
 from evosweep.runtime import addresses, rundirs
 from evosweep.runtime.addresses import LOOPBACK
 from evosweep.runtime.signals import stop_on_signals
@@ -44,9 +45,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_MS = 250
 HEARTBEAT_MISSES = 20
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-# Seconds the engines (and so the srun step) get to exit on their own after a shutdown request.
-ENGINE_EXIT_SECONDS = 5
-SRUN_STEP_EXIT_SECONDS = 30
 
 
 class EngineStartError(RuntimeError):
@@ -120,6 +118,22 @@ class EngineCluster:
         finally:
             if shared is not None:
                 shared.close()
+
+    def preload(self, modules: tuple[str, ...]) -> None:
+        """Every engine imports `modules` now: a search's first fits would otherwise each wait
+        for scikit-learn's import. One that fails to import is left to the fit that needs it,
+        which reports it."""
+
+        def import_modules(names):
+            import importlib
+
+            for name in names:
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(name)
+
+        started = time.perf_counter()
+        self.client[:].apply_sync(import_modules, tuple(modules))
+        log.info("engines imported %s in %.2f s", ", ".join(modules), time.perf_counter() - started)
 
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (bench/search.py measures their processes)."""
@@ -273,8 +287,48 @@ async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout):
     return client, None
 
 
+class StartingCluster:
+    """A cluster whose start runs in a thread of its own (see starting_engine_cluster); its
+    stop runs in that thread too, queued after the start, so it never races it."""
+
+    def __init__(self, thread: concurrent.futures.Executor, started, stop):
+        self._thread = thread
+        self._started = started
+        self._stop = stop
+        self._stopped = None
+
+    def ready(self) -> EngineCluster:
+        """The cluster once its engines registered and imported `preload`; the start's error."""
+        return self._started.result()
+
+    @contextlib.contextmanager
+    def using(self):
+        """The ready cluster; on the way out its stop begins, in the background: the engines and
+        the controller take a while to exit, and the caller has its outputs to write."""
+        try:
+            yield self.ready()
+        finally:
+            self.stop(wait=False)
+
+    def stop(self, wait: bool = True) -> None:
+        if self._stopped is None:
+            self._stopped = self._thread.submit(self._stop, self._started)
+        if wait:
+            self._stopped.result()
+
+
+def _ready_cluster(cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in, where):
+    """The EngineCluster once its engines registered, with its start time."""
+    started = time.perf_counter()
+    client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
+    engines = EngineCluster(cluster, client, n_engines, profile_dir.parent)
+    engines.start_seconds = time.perf_counter() - started
+    log.info("%d engine(s) ready in %.2f s (%s)", n_engines, engines.start_seconds, where)
+    return engines
+
+
 @contextlib.contextmanager
-def engine_cluster(
+def starting_engine_cluster(
     n_engines: int | None = None,
     *,
     timeout: float = 60.0,
@@ -283,14 +337,18 @@ def engine_cluster(
     tasks: int | None = None,
     cpus_per_task: int | None = None,
     protect: bool = True,
+    preload: tuple[str, ...] = (),
 ):
-    """Start a private cluster of `n_engines` engines, yield an EngineCluster, always stop it.
+    """Start a private cluster of `n_engines` engines in the background and yield a
+    StartingCluster at once, so the caller's own work (imports, data, building its search)
+    overlaps the engines' start; always stop the cluster on the way out, once its start ended.
 
     n_engines: default 1 locally, SLURM_NTASKS inside a Slurm allocation.
     slurm: force (True) or forbid (False) srun engines; default: detect the allocation.
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
+    preload: modules the engines import once registered (the estimator's), not in a first fit.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -306,82 +364,31 @@ def engine_cluster(
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address
     )
-    client = None
-    # A stop signal (Slurm's time limit, Snakemake's cancel) raises: `finally` stops the cluster.
-    with stop_on_signals():
+
+    def start() -> EngineCluster:
+        where = f"{'srun' if slurm else 'local'}, controller {address}"
+        engines = _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
+        if preload:
+            engines.preload(preload)
+        return engines
+
+    def stop(started: concurrent.futures.Future) -> None:
+        stop_cluster(cluster, None if started.exception() else started.result().client, slurm)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    # A stop signal (Slurm's time limit, Snakemake's cancel) raises here, in the main thread;
+    # the stop then waits for the start to end (registration is bounded by `timeout`).
+    with stop_on_signals(), concurrent.futures.ThreadPoolExecutor(1, "evosweep-engines") as thread:
+        starting = StartingCluster(thread, thread.submit(start), stop)
         try:
-            started = time.perf_counter()
-            client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
-            engines = EngineCluster(cluster, client, n_engines, workdir)
-            engines.start_seconds = time.perf_counter() - started
-            log.info(
-                "%d engine(s) ready in %.2f s (%s, controller %s)",
-                n_engines,
-                engines.start_seconds,
-                "srun" if slurm else "local",
-                address,
-            )
-            yield engines
+            yield starting
         finally:
-            _stop(cluster, client, slurm)
-            shutil.rmtree(workdir, ignore_errors=True)
+            starting.stop()
 
 
-def _stop(cluster: ipp.Cluster, client: ipp.Client | None, slurm: bool) -> None:
-    """Ask the engines to exit (they exit 0), let them and the srun step end on their own,
-    then stop the controller and whatever is left.
-
-    The launchers are only signalled (by stop_cluster_sync) if they have not exited in time:
-    a signalled srun step ends CANCELLED/FAILED in sacct, one that ends by itself COMPLETED.
-    The controller stops last, so engines never lose it while shutting down.
-    """
-    if client is not None:
-        with contextlib.suppress(Exception):
-            if client.ids:
-                # No waiting for replies: an engine that dies first would never send one.
-                # Waiting for the processes below is bounded.
-                client.shutdown(targets="all", hub=False, block=False)
-        with contextlib.suppress(Exception):
-            _wait_engine_launchers(
-                cluster, timeout=SRUN_STEP_EXIT_SECONDS if slurm else ENGINE_EXIT_SECONDS
-            )
-        with contextlib.suppress(Exception):
-            client.close()
-    with contextlib.suppress(Exception):
-        cluster.stop_cluster_sync()
-
-
-def _engine_processes(cluster: ipp.Cluster) -> list:
-    """The launchers' processes: one per local engine, or the one srun process."""
-    processes = []
-    for engine_set in cluster.engines.values():
-        launchers = getattr(engine_set, "launchers", None)
-        if launchers is not None:
-            processes += [launcher.process for launcher in launchers.values()]
-        else:
-            processes.append(getattr(engine_set, "process", None))
-    return [process for process in processes if process is not None]
-
-
-def _wait_engine_launchers(cluster: ipp.Cluster, timeout: float) -> bool:
-    """Wait up to `timeout` s for every engine launcher process to exit; True if all did."""
-    deadline = time.monotonic() + timeout
-    done = True
-    for process in _engine_processes(cluster):
-        try:
-            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except Exception:  # psutil.TimeoutExpired, or the process is gone
-            done = done and not _is_running(process)
-            continue
-        if code:  # None: already reaped by the launcher's own wait thread
-            log.warning("engine launcher %s exited with code %s", process.pid, code)
-    if not done:
-        log.warning("engines did not exit within %g s of the shutdown request", timeout)
-    return done
-
-
-def _is_running(process) -> bool:
-    try:
-        return process.is_running() and process.status() != "zombie"
-    except Exception:
-        return False
+@contextlib.contextmanager
+def engine_cluster(n_engines: int | None = None, **options):
+    """Start a private cluster (options: starting_engine_cluster's), yield the EngineCluster
+    once its engines registered, always stop it."""
+    with starting_engine_cluster(n_engines, **options) as starting:
+        yield starting.ready()

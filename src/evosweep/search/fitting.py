@@ -26,11 +26,10 @@ def fit_search(search, features, labels, engines, journal=None) -> FitProgress:
 def run_search_cv(job, search) -> SearchOutcome:
     """Fit `search` (a BaseSearchCV) on a private ipyparallel cluster of `job.workers`
     engines, resuming from and recording into the job's journal."""
-    from evosweep.engines import engine_cluster
-
     with fit_journal_for(job) as journal:
         started = time.perf_counter()
-        with engine_cluster(job.workers, **job.cluster_options) as engines:
+        with job.engine_cluster() as engines:
+            waited = time.perf_counter() - started
             try:
                 progress = fit_search(search, job.features, job.labels, engines, journal)
             finally:
@@ -38,7 +37,12 @@ def run_search_cv(job, search) -> SearchOutcome:
             n_engines = engines.n_engines
         wall = time.perf_counter() - started
     log.info(
-        "%s; %d fits in %.1f s on %d engine(s)", progress.status(), progress.total, wall, n_engines
+        "%s; %d fits in %.1f s on %d engine(s), %.1f s of it waiting for their start",
+        progress.status(),
+        progress.total,
+        wall,
+        n_engines,
+        waited,
     )
     return search_cv_outcome(search, job.model.refit_metric, progress.total, wall, n_engines)
 

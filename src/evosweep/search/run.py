@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -70,27 +71,30 @@ def run(
     SIGTERM or SIGUSR1 (a time limit, a cancel) stop the search with runtime.signals.Interrupted
     (exit status 128 + signal) once its workers are stopped; a rerun resumes."""
     strategy = strategy_for(model)
-    features, labels = read_training_data(model, train_path)
-    job = SearchJob(
-        model=model,
-        seed=seed,
-        features=features,
-        labels=labels,
-        train_path=Path(train_path),
-        test_path=Path(test_path),
-        out_dir=Path(out_dir),
-        workers=workers,
-        checkpoint=Path(checkpoint) if checkpoint else None,
-        map_mode=map_mode,
-        dpi=dpi,
-        cluster_options=cluster_options,
-    )
-    outcome = _search(strategy, job)
-    summary = write_outputs(model, outcome, test_path, out_dir)
-    if checkpoint is not None:
-        remove_resume_point(checkpoint)
-    strategy.plot(job, outcome)
-    _plot_test_set(job, outcome)
+    with _engines_started_early(strategy, model, workers, cluster_options) as engines:
+        features, labels = read_training_data(model, train_path)
+        job = SearchJob(
+            model=model,
+            seed=seed,
+            features=features,
+            labels=labels,
+            train_path=Path(train_path),
+            test_path=Path(test_path),
+            out_dir=Path(out_dir),
+            workers=workers,
+            checkpoint=Path(checkpoint) if checkpoint else None,
+            map_mode=map_mode,
+            dpi=dpi,
+            cluster_options=cluster_options,
+            engines=engines,
+        )
+        outcome = _search(strategy, job)
+        # The engines stop in the background meanwhile.
+        summary = write_outputs(model, outcome, test_path, out_dir)
+        if checkpoint is not None:
+            remove_resume_point(checkpoint)
+        strategy.plot(job, outcome)
+        _plot_test_set(job, outcome)
     log.info(
         "best %s = %.4f +- %.4f with %s from %d candidates (%d fits); test %.4f",
         summary["scoring"],
@@ -102,6 +106,18 @@ def run(
         summary["test_score"],
     )
     return summary
+
+
+def _engines_started_early(strategy, model: Model, workers, cluster_options):
+    """A strategy on engines gets them started now, in the background, while this job reads
+    its data and builds its search; they import scikit-learn's model selection and the
+    estimator's module as soon as they are up. Stopped at the latest on the way out."""
+    if not strategy.uses_engines:
+        return contextlib.nullcontext()
+    from evosweep.engines import starting_engine_cluster
+
+    modules = ("sklearn.model_selection", model.estimator.rpartition(".")[0])
+    return starting_engine_cluster(workers, preload=modules, **cluster_options)
 
 
 def _plot_test_set(job: SearchJob, outcome) -> None:

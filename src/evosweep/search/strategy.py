@@ -24,7 +24,8 @@ class SearchJob:
 
     `workers`: engines (or SCOOP workers); `checkpoint`: where the search keeps its resumable
     state (the journal beside it, {stem}.journal), None: no resume; `cluster_options` go to
-    `engines.engine_cluster` (e.g. the Slurm job's tasks and cpus_per_task)."""
+    `engines.engine_cluster` (e.g. the Slurm job's tasks and cpus_per_task); `engines`: an
+    `engines.StartingCluster` the job started early, or None."""
 
     model: Model
     seed: int
@@ -38,6 +39,16 @@ class SearchJob:
     map_mode: str = "scoop"
     dpi: int = 110
     cluster_options: dict = field(default_factory=dict)
+    engines: Any = None
+
+    def engine_cluster(self):
+        """Context of the search's EngineCluster: the one started early, else one of its own;
+        stopped on the way out."""
+        if self.engines is not None:
+            return self.engines.using()
+        from evosweep.engines import engine_cluster
+
+        return engine_cluster(self.workers, **self.cluster_options)
 
     @property
     def plot_dir(self) -> Path:
@@ -79,7 +90,7 @@ class SearchCVStrategy(Strategy):
     def run(self, job: SearchJob) -> SearchOutcome:
         from evosweep.search.fitting import run_search_cv
 
-        # Made before any engine starts, so its config errors come first.
+        # Made while the engines start (search.run), before any fit.
         return run_search_cv(job, self.make_search(job.model, job.seed))
 
     def plot(self, job: SearchJob, outcome: SearchOutcome) -> None:

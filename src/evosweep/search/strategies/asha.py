@@ -26,14 +26,13 @@ class Asha(Strategy):
         model.build(0)
 
     def run(self, job) -> SearchOutcome:
-        from evosweep.engines import engine_cluster
         from evosweep.search.resume import fit_journal_for, log_resumed
 
         self.check(job.model)
         search = make_search(job.model, job.seed, job.features, job.labels)
         with fit_journal_for(job) as journal:
             started = time.perf_counter()
-            with engine_cluster(job.workers, **job.cluster_options) as engines:
+            with job.engine_cluster() as engines:
                 with engines.joblib_backend(journal=journal):
                     result = search.run(job.features, job.labels, engines.parallel_jobs, journal)
                 n_engines = engines.n_engines
