@@ -80,7 +80,7 @@ def timed_call(engines, tasks: int, batch_size, parties) -> dict:
         after = [cpu_seconds(processes) for processes in parties.values()]
     if results != list(range(tasks)):
         raise RuntimeError("the no-op tasks returned wrong results")
-    cpu = {name: b - a for name, a, b in zip(parties, before, after)}
+    cpu = {name: b - a for name, a, b in zip(parties, before, after, strict=True)}
     return {"seconds": seconds, "batches": counter.batches, "cpu": cpu}
 
 
