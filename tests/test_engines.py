@@ -156,6 +156,33 @@ def test_each_parallel_call_starts_from_batches_of_one():
     assert batches.sizes[0] == 1
 
 
+def test_batches_grow_by_their_run_time_on_the_engine_not_their_wait(monkeypatch):
+    """joblib sizes batches by the durations the backend reports: each must be the batch's run
+    time on its engine (its wait in the scheduler's queue is not work)."""
+    from ipyparallel.client._joblib import IPythonParallelBackend
+
+    from evosweep.engines import backend
+
+    run_times, reported = [], []
+    run_seconds = backend._Batch.run_seconds
+    batch_completed = IPythonParallelBackend.batch_completed
+
+    def record_run(batch):
+        run_times.append(run_seconds(batch))
+        return run_times[-1]
+
+    def record_report(self, batch_size, duration):
+        reported.append(duration)
+        batch_completed(self, batch_size, duration)
+
+    monkeypatch.setattr(backend._Batch, "run_seconds", record_run)
+    monkeypatch.setattr(IPythonParallelBackend, "batch_completed", record_report)
+    with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
+        Parallel()(delayed(abs)(-i) for i in range(40))
+    assert run_times and None not in run_times
+    assert reported == run_times
+
+
 def test_two_clusters_at_once_do_not_clash():
     with engine_cluster(1, slurm=False) as first, engine_cluster(1, slurm=False) as second:
         assert first.workdir != second.workdir

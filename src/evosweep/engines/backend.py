@@ -4,6 +4,7 @@ dies, a search's data sent to each engine once (engine_data), progress and journ
 from __future__ import annotations
 
 import logging
+import threading
 
 import ipyparallel as ipp
 from ipyparallel.client._joblib import IPythonParallelBackend
@@ -11,6 +12,9 @@ from ipyparallel.client._joblib import IPythonParallelBackend
 log = logging.getLogger(__name__)
 
 BACKEND_NAME = "evosweep-ipyparallel"
+
+# The engine run time of the batch whose completion this thread is reporting to joblib.
+_finishing = threading.local()
 
 
 def joblib_jobs(n_engines: int) -> int:
@@ -43,6 +47,13 @@ class _Batch:
                 self._retries_left -= 1
                 log.warning("an engine died during a batch of tasks; resubmitting the batch")
                 self.future = self._view.apply_async(self._func)
+
+    def run_seconds(self):
+        """Seconds the batch ran on its engine (None if unknown)."""
+        try:
+            return self.future.serial_time
+        except Exception:  # not finished, or a reply without timestamps
+            return None
 
 
 class _ViewBackend(IPythonParallelBackend):
@@ -82,23 +93,34 @@ class _ViewBackend(IPythonParallelBackend):
     def batch_completed(self, batch_size, duration):
         # A batch the journal answered ran on no engine: its time must not grow the batches.
         if self.journal is None or not self.journal.answering():
-            super().batch_completed(batch_size, duration)
+            # joblib times a batch from its dispatch, so its wait in the scheduler's queue (one
+            # batch per engine runs, as many again wait) counts as work: with many engines or a
+            # busy controller the wait passed MAX_IDEAL_BATCH_DURATION and the batches shrank
+            # to 1 call each. The batch's run time on its engine measures the work.
+            run = getattr(_finishing, "seconds", None)
+            super().batch_completed(batch_size, duration if run is None else run)
 
     def submit(self, func, callback=None):
         observer = self.observer
         if observer is not None:
             observer.submitted(func.items)
+        sent = []
 
         def done(future):
             if callback is not None:
-                callback(future)
+                _finishing.seconds = sent[-1].run_seconds() if sent else None
+                try:
+                    callback(future)
+                finally:
+                    _finishing.seconds = None
             if observer is not None:
                 observer.completed(len(func))
 
         def send(batch):
             if self.shared is not None:
                 batch = self.shared.prepare(batch)
-            return _Batch(self._view, batch, retries=max(1, len(self._view)))
+            sent.append(_Batch(self._view, batch, retries=max(1, len(self._view))))
+            return sent[-1]
 
         if self.journal is not None:
             return self.journal.submit(func, send, done)

@@ -182,6 +182,9 @@ def _cluster_settings(
         f"--HeartMonitor.period={HEARTBEAT_MS}",
         f"--HeartMonitor.max_heartmonitor_misses={HEARTBEAT_MISSES}",
         f"--IPController.registration_timeout={patience}",
+        # The hub's task records (with every task's buffers, up to 1 GB) serve only the client's
+        # get_result/resubmit, which we never call: keeping them is CPU per task and memory.
+        "--IPController.db_class=NoDB",
     ]
     if protect:
         # The keys are made by the controller and reach the client and engines through the
