@@ -2,10 +2,11 @@
 `snakemake --profile` with `--set-resources`, each run's results equal to a local run's.
 
 Runs only against the wide cluster (tests/slurm/wide.env: 16 nodes of 4 CPUs), with its
-variables exported; 64 engines load the whole machine, so take the benchmark lock:
+variables exported (64 engines load the whole machine: run it alone):
 
     set -a; . tests/slurm/wide.env; set +a
-    flock /work/notes/bench.lock nice -n 19 .venv/bin/python -m pytest tests/test_slurm_wide.py -x -q
+    bash tests/slurm/start-cluster.sh 16
+    .venv/bin/python -m pytest tests/test_slurm_wide.py -x -q
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from helpers.workflow_runner import snakemake
 
 WIDE_NODES = 16
 RUN_COMMAND = (
-    "set -a; . tests/slurm/wide.env; set +a; "
-    "flock /work/notes/bench.lock nice -n 19 .venv/bin/python -m pytest tests/test_slurm_wide.py"
+    "set -a; . tests/slurm/wide.env; set +a; bash tests/slurm/start-cluster.sh 16; "
+    ".venv/bin/python -m pytest tests/test_slurm_wide.py"
 )
 pytestmark = [
     pytest.mark.slurm,
