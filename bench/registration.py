@@ -19,9 +19,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -29,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import psutil  # noqa: E402
 
 from evosweep.engines import EngineStartError, engine_cluster  # noqa: E402
+from slurm_job import json_lines_of_job  # noqa: E402
 
 HANG_GUARD_SECONDS = 600
-ACCOUNT = os.environ.get("EVOSWEEP_SLURM_ACCOUNT", "evosweep")
 
 
 def machine_cpu_seconds() -> float:
@@ -124,27 +122,9 @@ def summary(n_engines: int, results: list[dict], where: str) -> str:
 
 def submit(args) -> list[dict]:
     """Run the starts in one sbatch job of `engines` tasks over `nodes` nodes; its lines."""
-    with tempfile.TemporaryDirectory() as scratch:
-        output = Path(scratch) / "job.out"
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            f"--engines={args.engines}",
-            f"--starts={args.starts}",
-            "--in-job",
-        ]
-        job = subprocess.run(
-            ["sbatch", "--parsable", "--wait", "-A", ACCOUNT, "-p", "debug"]
-            + [f"--nodes={args.nodes}", f"--ntasks={args.engines}", "--cpus-per-task=1"]
-            + ["-t", "60", "-o", str(output), "--wrap", " ".join(command)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        text = output.read_text() if output.exists() else ""
-    if job.returncode != 0:
-        sys.exit(f"the sbatch job failed ({job.returncode}): {job.stderr}\n{text[-3000:]}")
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    command = [sys.executable, str(Path(__file__).resolve())]
+    command += [f"--engines={args.engines}", f"--starts={args.starts}", "--in-job"]
+    lines = json_lines_of_job(command, args.nodes, args.engines)
     for line in lines:
         print(json.dumps(line))
     return lines

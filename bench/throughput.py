@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +26,8 @@ import psutil  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
 from evosweep.engines import engine_cluster  # noqa: E402
+from slurm_job import json_lines_of_job  # noqa: E402
 
-ACCOUNT = os.environ.get("EVOSWEEP_SLURM_ACCOUNT", "evosweep")
 IDLE_SECONDS = 2.0
 
 
@@ -146,22 +143,9 @@ def run_points(engine_counts, task_counts, batch_size, slurm: bool) -> list[dict
 
 def submit(n_engines: int, nodes: int, task_counts, batch_size) -> list[dict]:
     """One point in an sbatch job of `n_engines` tasks over `nodes` nodes; its lines."""
-    with tempfile.TemporaryDirectory() as scratch:
-        output = Path(scratch) / "job.out"
-        command = [sys.executable, str(Path(__file__).resolve()), f"--engines={n_engines}"]
-        command += ["--tasks", *map(str, task_counts), f"--batch-size={batch_size}", "--in-job"]
-        job = subprocess.run(
-            ["sbatch", "--parsable", "--wait", "-A", ACCOUNT, "-p", "debug"]
-            + [f"--nodes={min(nodes, n_engines)}", f"--ntasks={n_engines}", "--cpus-per-task=1"]
-            + ["-t", "60", "-o", str(output), "--wrap", " ".join(command)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        text = output.read_text() if output.exists() else ""
-    if job.returncode != 0:
-        sys.exit(f"the sbatch job failed ({job.returncode}): {job.stderr}\n{text[-3000:]}")
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    command = [sys.executable, str(Path(__file__).resolve()), f"--engines={n_engines}"]
+    command += ["--tasks", *map(str, task_counts), f"--batch-size={batch_size}", "--in-job"]
+    lines = json_lines_of_job(command, min(nodes, n_engines), n_engines)
     for line in lines:
         print(json.dumps({**line, "nodes": min(nodes, n_engines)}), flush=True)
     return lines

@@ -91,18 +91,24 @@ def steps_of(job: str) -> dict[str, dict[str, str]]:
     return {step["JobID"]: step for step in sacct(job, fields=STEP_FIELDS)}
 
 
-@pytest.fixture(scope="module")
-def search_runs(slurm_cluster, tmp_path_factory):
-    root = tmp_path_factory.mktemp("wide-search")
+def slurm_and_local_runs(root: Path, config, target, spread, local_config) -> dict:
+    """`target` on the wide cluster with `spread` resources, and again locally with
+    `local_config`; both working directories and the Slurm run's output and run ID."""
     slurm_dir, local_dir = root / "slurm", root / "local"
     slurm_dir.mkdir()
     local_dir.mkdir()
-    spread = {"search": {"nodes": WIDE_NODES, "tasks": ENGINES}}
-    output, run_id = run_on_slurm(slurm_dir, SEARCH_CONFIG, SEARCH_TARGET, set_resources=spread)
+    output, run_id = run_on_slurm(slurm_dir, config, target, set_resources=spread)
+    snakemake(local_dir, local_config, "--cores", "2", target)
+    return {"slurm": slurm_dir, "local": local_dir, "run_id": run_id, "output": output}
+
+
+@pytest.fixture(scope="module")
+def search_runs(slurm_cluster, tmp_path_factory):
     # The grid's results do not depend on the engine count: 2 local engines.
     local = dict(SEARCH_CONFIG, search=dict(SEARCH_CONFIG["search"], engines=2))
-    snakemake(local_dir, local, "--cores", "2", SEARCH_TARGET)
-    return {"slurm": slurm_dir, "local": local_dir, "run_id": run_id, "output": output}
+    spread = {"search": {"nodes": WIDE_NODES, "tasks": ENGINES}}
+    root = tmp_path_factory.mktemp("wide-search")
+    return slurm_and_local_runs(root, SEARCH_CONFIG, SEARCH_TARGET, spread, local)
 
 
 def test_64_engines_over_16_nodes_registered_and_completed(search_runs):
@@ -140,15 +146,10 @@ def test_64_engine_search_results_equal_the_local_run(search_runs):
 
 @pytest.fixture(scope="module")
 def evolve_runs(slurm_cluster, tmp_path_factory):
-    root = tmp_path_factory.mktemp("wide-evolve")
-    slurm_dir, local_dir = root / "slurm", root / "local"
-    slurm_dir.mkdir()
-    local_dir.mkdir()
-    spread = {"evolve": {"nodes": WIDE_NODES, "tasks": WORKERS}}
-    output, run_id = run_on_slurm(slurm_dir, EVOLVE_CONFIG, EVOLVE_TARGET, set_resources=spread)
     local = dict(EVOLVE_CONFIG, evolve=dict(EVOLVE_CONFIG["evolve"], workers=2))
-    snakemake(local_dir, local, "--cores", "2", EVOLVE_TARGET)
-    return {"slurm": slurm_dir, "local": local_dir, "run_id": run_id, "output": output}
+    spread = {"evolve": {"nodes": WIDE_NODES, "tasks": WORKERS}}
+    root = tmp_path_factory.mktemp("wide-evolve")
+    return slurm_and_local_runs(root, EVOLVE_CONFIG, EVOLVE_TARGET, spread, local)
 
 
 def test_32_scoop_workers_over_16_nodes_completed(evolve_runs):
