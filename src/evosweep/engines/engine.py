@@ -1,5 +1,6 @@
 """An engine of a cluster: ipyparallel's ipengine, except that a requested shutdown exits 0, and
-that it exits when the cluster's owner (same host) or its controller (any node) is gone.
+that it exits when the cluster's owner (same host) or its controller (any node) is gone, and
+that it exits without the interpreter's finalisation (see guard.exit_at_once).
 
     python -m evosweep.engines.engine [ipengine options]
 
@@ -32,6 +33,7 @@ class IPEngine(app.IPEngine):
 def main() -> None:
     guard.watch_owner(lambda: guard.leave("the process that owns this cluster is gone"), False)
     IPEngine.launch_instance()
+    guard.exit_at_once(0)  # a requested shutdown: its reply is sent; nothing else is owed
 
 
 if __name__ == "__main__":

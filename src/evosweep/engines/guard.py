@@ -4,7 +4,9 @@ zmq's heartbeat on a connection to the controller)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -23,8 +25,18 @@ CONTROLLER_LOST_SECONDS = 10
 def leave(reason: str) -> None:
     """Exit at once (from any thread), saying why on the process's real stderr."""
     sys.__stderr__.write(f"evosweep: {reason}; exiting\n")
-    sys.__stderr__.flush()
-    os._exit(1)
+    exit_at_once(1)
+
+
+def exit_at_once(code: int) -> None:
+    """Flush the logs and output, then exit without the interpreter's finalisation: a daemon
+    thread waking from a blocking zmq call into a finalising interpreter can abort the process
+    (SIGABRT), which fails the engines' srun step after a clean run."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def owner() -> dict | None:
