@@ -10,6 +10,7 @@ list is read from scontrol.
 from __future__ import annotations
 
 import os
+import re
 
 from evosweep.runtime import slurm
 
@@ -47,7 +48,25 @@ def cpus_per_worker(cpus_per_task: int | None = None) -> int:
 
 def job_hosts() -> list[str]:
     """The allocation's nodes, batch host first (the origin and the controller run there)."""
-    job = slurm.fields(slurm.scontrol("show", "job", "-o", os.environ["SLURM_JOB_ID"]))
-    hosts = slurm.scontrol("show", "hostnames", job["NodeList"]).split()
-    batch = job.get("BatchHost")
-    return sorted(hosts, key=lambda host: host != batch)
+    return [host for host, _ in job_slots()]
+
+
+def job_slots(cpus_per_worker: int = 1) -> list[tuple[str, int]]:
+    """The allocation's nodes, batch host first, each with the workers its CPUs hold: Slurm
+    may give a job its CPUs unevenly (32 tasks over 16 nodes of 4 CPUs: 4,4,4,4,4,2,1,...)."""
+    line = slurm.scontrol("show", "job", "--details", "-o", os.environ["SLURM_JOB_ID"])
+    batch = slurm.fields(line).get("BatchHost")
+    slots = []
+    for nodes, cpu_ids in re.findall(r"\bNodes=(\S+) CPU_IDs=(\S+)", line):
+        workers = max(1, count_ids(cpu_ids) // max(1, cpus_per_worker))
+        slots += [(host, workers) for host in slurm.scontrol("show", "hostnames", nodes).split()]
+    return sorted(slots, key=lambda slot: slot[0] != batch)
+
+
+def count_ids(ranges: str) -> int:
+    """How many ids a Slurm id list holds: "0-3" 4, "0,2-3" 3."""
+    count = 0
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count

@@ -404,11 +404,22 @@ sacctmgr -i modify user root set defaultaccount="$ACCOUNT" >/dev/null 2>&1 || tr
 # ----------------------------------------------------------- slurmctld/d
 launch slurmctld /usr/sbin/slurmctld -D -i
 wait_for "slurmctld (scontrol ping)" bash -c 'scontrol ping | grep -q "is UP"' || fail "slurmctld did not come up"
+# A cluster whose slurm.conf is not at the default path gets it there on its nodes (a mount
+# namespace per slurmd): the Slurm executor plugin drops SLURM_CONF from the environment of the
+# srun it starts inside a job, which would then find the default cluster's controller instead.
+CONF_DIR=$(dirname "$SLURM_CONF")
 for node in "${NODES[@]}"; do
     # Only the network namespace is entered (`ip netns exec` would also remount /sys and
     # hide /sys/fs/cgroup, which slurmd needs); then a new UTS namespace named after the node.
-    launch "slurmd-$node" nsenter --net="/run/netns/$NETNS_PREFIX$node" \
-        unshare --uts /bin/sh -c 'hostname "$1" && exec /usr/sbin/slurmd -D -N "$1"' sh "$node"
+    if [[ $CONF_DIR == /etc/slurm ]]; then
+        launch "slurmd-$node" nsenter --net="/run/netns/$NETNS_PREFIX$node" \
+            unshare --uts /bin/sh -c 'hostname "$1" && exec /usr/sbin/slurmd -D -N "$1"' sh "$node"
+    else
+        launch "slurmd-$node" nsenter --net="/run/netns/$NETNS_PREFIX$node" \
+            unshare --uts --mount --propagation private /bin/sh -c \
+            'mount --bind "$2" /etc/slurm && hostname "$1" && exec /usr/sbin/slurmd -D -N "$1"' \
+            sh "$node" "$CONF_DIR"
+    fi
 done
 wait_for "${NODES[*]} up in partition $PARTITION" nodes_ready || {
     sinfo -N -l >&2 || true

@@ -42,9 +42,11 @@ def origin_command(spec_path: Path, result_path: Path, workers: int, map_mode="s
         command += ["-m", "evosweep.evolve.scoop_launcher", "-n", str(workers)]
         command += ["--parent", str(os.getpid())]
         if allocation.in_slurm_job():
-            hosts = allocation.job_hosts()[:workers]
-            command += ["--hosts", *hosts, "--address", addresses.bind_address(len(hosts) > 1)]
-            command += ["--cpus-per-worker", str(allocation.cpus_per_worker())]
+            cpus = allocation.cpus_per_worker()
+            hosts, slots = zip(*allocation.job_slots(cpus)[:workers], strict=True)
+            command += ["--hosts", *hosts, "--slots", *map(str, slots)]
+            command += ["--address", addresses.bind_address(len(hosts) > 1)]
+            command += ["--cpus-per-worker", str(cpus)]
             # The run's keys must be readable on the other nodes: the shared state directory.
             command += ["--runtime-root", str(spec_path.parent / ".scoop")]
         command.append("--")

@@ -63,9 +63,19 @@ def default_runtime_root() -> Path:
     return Path(base) / f"evosweep-scoop-{os.getuid()}"
 
 
-def spread(workers: int, hosts: Sequence[str]) -> list[tuple[str, int]]:
-    """`workers` spread round-robin over `hosts` (the first one gets the origin)."""
-    counts = [workers // len(hosts) + (i < workers % len(hosts)) for i in range(len(hosts))]
+def spread(
+    workers: int, hosts: Sequence[str], slots: Sequence[int] | None = None
+) -> list[tuple[str, int]]:
+    """`workers` spread round-robin over `hosts` (the first one gets the origin), at most
+    `slots[i]` on host i while any host has room; past every host's slots, round-robin on."""
+    room = list(slots) if slots else [workers] * len(hosts)
+    counts = [0] * len(hosts)
+    placed = 0
+    while placed < workers:
+        open_hosts = [i for i, count in enumerate(counts) if count < room[i]]
+        for i in (open_hosts or range(len(hosts)))[: workers - placed]:
+            counts[i] += 1
+            placed += 1
     return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
 
 
@@ -75,6 +85,7 @@ class ScoopRun:
     address: the one address the broker binds and the workers reach it at.
     hosts: this node first, then the others of a Slurm job; the workers are spread over them
     round-robin and those of the other nodes start through srun. None: all on this node.
+    slots: the workers each host's share of the job holds (Slurm's CPUs per node); None: even.
     protect: CURVE on every socket (off only to measure its cost).
     own_group: the processes form their own process group (led by the broker); False: they
     stay in the caller's, e.g. when the caller leads a session made for the run.
@@ -89,6 +100,7 @@ class ScoopRun:
         *,
         address: str = LOOPBACK,
         hosts: Sequence[str] | None = None,
+        slots: Sequence[int] | None = None,
         runtime_root: Path | None = None,
         protect: bool = True,
         env: dict | None = None,
@@ -103,7 +115,7 @@ class ScoopRun:
         self.program = [str(part) for part in program]
         self.workers = max(1, int(workers))
         self.address = address
-        self.placement = spread(self.workers, list(hosts)) if hosts else [("", self.workers)]
+        self.placement = spread(self.workers, list(hosts), slots) if hosts else [("", self.workers)]
         self.runtime_root = Path(runtime_root or default_runtime_root()).absolute()
         self.protect = protect
         self.env = dict(os.environ if env is None else env)
@@ -325,6 +337,7 @@ def main(argv=None) -> int:
     parser.add_argument("-n", "--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--address", default=LOOPBACK, help="the one address to bind")
     parser.add_argument("--hosts", nargs="+", help="this node first, then the job's others")
+    parser.add_argument("--slots", nargs="+", type=int, help="the workers each host holds")
     parser.add_argument("--cpus-per-worker", type=int, default=1)
     parser.add_argument("--runtime-root", type=Path, help="where the per-run directory goes")
     parser.add_argument("--no-curve", action="store_true", help="no CURVE (to measure its cost)")
@@ -343,6 +356,7 @@ def main(argv=None) -> int:
         args.workers,
         address=args.address,
         hosts=args.hosts,
+        slots=args.slots,
         runtime_root=args.runtime_root,
         protect=not args.no_curve,
         cpus_per_worker=args.cpus_per_worker,

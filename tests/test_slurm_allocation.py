@@ -1,0 +1,47 @@
+"""What a job's nodes hold, read from Slurm: 6 tasks over the 3 nodes of 4 CPUs are packed
+unevenly (4, 1, 1), and the workers go where the CPUs are (an srun step asking a node for more
+tasks than the job has CPUs there fails: "Requested node configuration is not available")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers.slurm_cluster import ACCOUNT, PARTITION, hostnames
+
+pytestmark = pytest.mark.slurm
+
+PROGRAM = (
+    "import json, os; from evosweep import allocation; print(json.dumps({"
+    "'slots': allocation.job_slots(), 'two_cpus': allocation.job_slots(2),"
+    "'cpus': os.environ['SLURM_JOB_CPUS_PER_NODE'], 'nodes': os.environ['SLURM_JOB_NODELIST'],"
+    "'batch': os.environ['SLURMD_NODENAME']}))"
+)
+
+
+def expand(counts: str) -> list[int]:
+    """Slurm's "4,1(x2)" as [4, 1, 1]."""
+    values = []
+    for part in counts.split(","):
+        value, _, repeat = part.partition("(x")
+        values += [int(value)] * int(repeat.rstrip(")") or 1)
+    return values
+
+
+def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path):
+    out = tmp_path / "slots.json"
+    command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n6", "-t", "5"]
+    command += ["-o", str(out), "--wrap", f'{sys.executable} -c "{PROGRAM}"']
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    seen = json.loads(out.read_text())
+    given = dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
+    assert sorted(given.values()) != [2, 2, 2], given  # the packing this test is about
+    slots = [tuple(slot) for slot in seen["slots"]]
+    assert slots[0][0] == seen["batch"], slots
+    assert dict(slots) == given, (slots, given)
+    assert dict(tuple(slot) for slot in seen["two_cpus"]) == {
+        host: max(1, cpus // 2) for host, cpus in given.items()
+    }
