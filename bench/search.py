@@ -13,6 +13,10 @@ variants run in interleaved rounds (bench/rounds.py); each ratio is taken within
 the median over rounds is reported. Workers are warmed up (scikit-learn imported) before
 timing, for loky's workers and the engines alike.
 
+The variant serial-pair runs two serial searches at once in two processes: their wall time over
+one serial search's is the floor, on this machine, of any 2-worker run over serial / 2 (each
+fit is slower while both cores are busy).
+
 The workload `trees` is a grid of 1,000 fits of about 20 ms (decision trees on 3,000 synthetic
 samples), where dispatch costs show: ipyparallel-2 against serial / 2 (goal <= 3 % over), side
 by side with loky-2. The variants ending in -inline send the training data with every batch
@@ -86,6 +90,7 @@ def _synthetic():
 WORKLOADS = {"svc": (SPEC, _digits), "trees": (TREES_SPEC, _synthetic)}
 VARIANTS = (
     "serial",
+    "serial-pair",
     "loky-2",
     "ipyparallel-1",
     "ipyparallel-1-inline",
@@ -96,11 +101,11 @@ VARIANTS = (
 )
 DEFAULT_VARIANTS = {
     "svc": ("serial", "loky-2", "ipyparallel-1", "ipyparallel-2"),
-    "trees": ("serial", "loky-2", "ipyparallel-2", "ipyparallel-2-inline"),
+    "trees": ("serial", "serial-pair", "loky-2", "ipyparallel-2", "ipyparallel-2-inline"),
 }
 
 
-def _import_estimator():
+def _import_estimator(_=None):
     import sklearn.model_selection  # noqa: F401
     import sklearn.svm  # noqa: F401
     import sklearn.tree  # noqa: F401
@@ -135,10 +140,31 @@ def cluster_cpu_seconds(engines):
     return lambda: time.process_time() + _cpu(processes)
 
 
+def serial_fit(spec, features, labels):
+    context = functools.partial(parallel_config, backend="sequential", n_jobs=1)
+    return timed_fit(spec, features, labels, 1, context)
+
+
+def serial_pair(spec, features, labels):
+    """Two serial searches at once in two processes: how much slower each fit gets when both
+    cores are busy, the floor of any 2-worker run on this machine."""
+    import concurrent.futures
+
+    with concurrent.futures.ProcessPoolExecutor(2, initializer=_import_estimator) as pool:
+        list(pool.map(_import_estimator, range(2)))  # both workers started and warm
+        started = time.perf_counter()
+        fits = [pool.submit(serial_fit, spec, features, labels) for _ in range(2)]
+        (_, cpu, results), (_, other_cpu, _) = (fit.result() for fit in fits)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu": cpu + other_cpu, "results": results}
+
+
 def run_variant(name, spec, features, labels):
     """Figures of one variant: fit seconds and CPU seconds, cv_results_, engine start seconds
     (ipyparallel), the controller's CPU seconds and the tasks sent (ipyparallel)."""
     figures = {"start": None, "controller": None, "tasks": None}
+    if name == "serial-pair":
+        return {**figures, **serial_pair(spec, features, labels)}
     if name in ("serial", "loky-2"):
         n_jobs, backend = (1, "sequential") if name == "serial" else (2, "loky")
         context = functools.partial(parallel_config, backend=backend, n_jobs=n_jobs)
@@ -259,6 +285,12 @@ def print_ratios(rounds, variants) -> None:
             controller = f"  controller {1000 * per_task:.2f} ms CPU/task"
         print(f"  {name:22s} {seconds:7.1f} s{speedup}{controller}")
     chosen = set(variants)
+    if {"serial", "serial-pair"} <= chosen:
+        pair = _ratio(rounds, "serial-pair", "serial")
+        print(
+            f"two serial searches at once / one alone: {pair:.3f}: a 2-worker run's floor is"
+            f" {100 * (pair - 1):+.1f} % over serial / 2 on this machine"
+        )
     if "serial" in chosen:
         for name in ("loky-2", "ipyparallel-2", "ipyparallel-2-inline"):
             if name in chosen:
