@@ -39,7 +39,7 @@ MODEL = {
 TARGET = "results/search/tiny/summary.json"
 # What a search job imports: the script's modules, then what run() loads for a grid search.
 SCRIPT_IMPORTS = (
-    "import evosweep.allocation, evosweep.lifeline, evosweep.logs, evosweep.search; "
+    "import evosweep.allocation, evosweep.runtime.snakemake, evosweep.logs, evosweep.search; "
     "import evosweep.engines, evosweep.journal, evosweep.search.strategies; "
     "import evosweep.search.plots, evosweep.data, sklearn.tree"
 )
