@@ -17,7 +17,7 @@ The variant serial-pair runs two serial searches at once in two processes: their
 one serial search's is the floor, on this machine, of any 2-worker run over serial / 2 (each
 fit is slower while both cores are busy).
 
-The workload `trees` is a grid of 1,000 fits of about 20 ms (decision trees on 3,000 synthetic
+The workload `trees` is a grid of 1,000 fits of about 20 ms (decision trees on 5,000 synthetic
 samples), where dispatch costs show: ipyparallel-2 against serial / 2 (goal <= 3 % over), side
 by side with loky-2. The variants ending in -inline send the training data with every batch
 (engine_data off): the cost the data-once dispatch saves. For every ipyparallel variant the
@@ -84,7 +84,7 @@ def _digits():
 def _synthetic():
     from sklearn.datasets import make_classification
 
-    return make_classification(n_samples=3000, n_features=20, n_informative=10, random_state=0)
+    return make_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
 
 
 WORKLOADS = {"svc": (SPEC, _digits), "trees": (TREES_SPEC, _synthetic)}

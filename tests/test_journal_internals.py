@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
+import cloudpickle
 import pytest
 from joblib import parallel_config, register_parallel_backend
 from joblib._parallel_backends import ThreadingBackend
@@ -79,3 +80,65 @@ def test_part_of_a_batch_makes_only_its_calls(search_batches):
     assert len(batch) == size  # the original is untouched
     (result,) = part()
     assert result["fit_error"] is None and "test_scores" in result
+
+
+def _recorded_batches(search, features, labels):
+    _Recording.batches = []
+    register_parallel_backend("evosweep-recording", _Recording)
+    with parallel_config(backend="evosweep-recording", n_jobs=2):
+        search.set_params(n_jobs=2).fit(features, labels)
+    return _Recording.batches
+
+
+def _lean_batches(n_candidates: int) -> tuple[list, list]:
+    """A grid search's batches (3 fits each) as joblib made them, and without idle callbacks."""
+    features, labels = make_classification(n_samples=60, random_state=0)
+    # Fits of one size (the threading backend fits the batch's own estimators in place).
+    grid = {"random_state": range(n_candidates)}
+    search = GridSearchCV(DecisionTreeClassifier(max_depth=1), grid, cv=3)
+    batches = [batch for batch in _recorded_batches(search, features, labels) if len(batch) == 3]
+    return batches, [sklearn_joblib.without_idle_callbacks(batch) for batch in batches]
+
+
+def test_a_batch_without_callbacks_travels_without_the_search_s_context_tree():
+    small, small_lean = _lean_batches(4)
+    large, large_lean = _lean_batches(40)
+    # Every fit's context links to all the others': a batch of the 120-fit search would
+    # carry 120 contexts, one of the 12-fit search 12.
+    sizes = [len(cloudpickle.dumps(batches[0])) for batches in (small_lean, large_lean)]
+    assert max(sizes) <= 1.05 * min(sizes), sizes
+    for batch, original in zip(large_lean, large, strict=True):
+        assert len(batch) == len(original)
+        for (_, _, kwargs), (_, _, untouched) in zip(batch.items, original.items, strict=True):
+            assert kwargs["callback_ctx"] is None and kwargs["caller"] is None
+            assert untouched["callback_ctx"] is not None  # joblib's batch is left as it was
+    assert [result["test_scores"] for result in large_lean[0]()] == [
+        result["test_scores"] for result in large[0]()
+    ]
+
+
+class _CountingCallback:
+    """A scikit-learn fit callback: counts the fit tasks it saw begin."""
+
+    def __init__(self):
+        self.begun = 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **data):
+        self.begun += 1
+
+    def on_fit_task_end(self, estimator, context, **data):
+        pass
+
+
+def test_a_batch_whose_fits_have_callbacks_keeps_their_context():
+    features, labels = make_classification(n_samples=60, random_state=0)
+    search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2]}, cv=3)
+    search.set_callbacks(_CountingCallback())
+    for batch in _recorded_batches(search, features, labels):
+        assert sklearn_joblib.without_idle_callbacks(batch) is batch

@@ -9,6 +9,8 @@ import threading
 import ipyparallel as ipp
 from ipyparallel.client._joblib import IPythonParallelBackend
 
+from evosweep.journal import sklearn_joblib
+
 log = logging.getLogger(__name__)
 
 BACKEND_NAME = "evosweep-ipyparallel"
@@ -117,6 +119,7 @@ class _ViewBackend(IPythonParallelBackend):
                 observer.completed(len(func))
 
         def send(batch):
+            batch = sklearn_joblib.without_idle_callbacks(batch)
             if self.shared is not None:
                 batch = self.shared.prepare(batch)
             sent.append(_Batch(self._view, batch, retries=max(1, len(self._view))))

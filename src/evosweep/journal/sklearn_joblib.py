@@ -8,6 +8,9 @@ an upgrade changes any of these:
 - of its keywords, UNKEYED_ARGUMENTS only report progress or reach callbacks;
 - joblib's `BatchedCalls` holds its calls as `items`, a list of (function, args, kwargs), and
   reports its length from `_size`, set once in its constructor;
+- a fit's `callback_ctx` (scikit-learn's callback API) holds its callbacks as `_callbacks` and
+  links to every other fit's context of the search; with no callbacks, `_fit_and_score` fits
+  alike with `callback_ctx` and `caller` None (as for a search without callback support);
 - asha sends single fits itself, as a one-call `BatchedCalls` of `_fit_and_score`, so that they
   pass through the same backend and journal as a search's batches.
 """
@@ -52,10 +55,35 @@ def calls(batch) -> list:
 
 def part(batch, indices: list[int]):
     """A copy of a joblib batch that makes only the calls at `indices`."""
-    partial = copy.copy(batch)
-    partial.items = [batch.items[i] for i in indices]
-    partial._size = len(partial.items)  # what len() reports
-    return partial
+    return _with_calls(batch, [batch.items[i] for i in indices])
+
+
+def _with_calls(batch, items: list):
+    """A copy of a joblib batch that makes the calls `items`."""
+    copied = copy.copy(batch)
+    copied.items = items
+    copied._size = len(items)  # what len() reports
+    return copied
+
+
+def without_idle_callbacks(batch):
+    """`batch`, or a copy of it whose fits without callbacks carry no callback context.
+
+    Each fit's context links to the whole search's tree of contexts (one node per fit, each
+    with its own time stamp and UUID), so pickling a batch would copy that tree every time:
+    work growing with the search's size, on the client and on every engine, for callbacks that
+    do not exist. A context with callbacks is sent whole: they may want the tree.
+    """
+    items = []
+    for call in batch.items:
+        function, args, kwargs = call
+        context = kwargs.get("callback_ctx")
+        if context is not None and not context._callbacks and as_fit(call) is not None:
+            call = (function, args, {**kwargs, "callback_ctx": None, "caller": None})
+        items.append(call)
+    if all(new is old for new, old in zip(items, batch.items, strict=True)):
+        return batch
+    return _with_calls(batch, items)
 
 
 def fit_batch(backend, estimator, features, labels, **keywords):
