@@ -55,12 +55,18 @@ def job_slots(cpus_per_worker: int = 1) -> list[tuple[str, int]]:
     """The allocation's nodes, batch host first, each with the workers its CPUs hold: Slurm
     may give a job its CPUs unevenly (32 tasks over 16 nodes of 4 CPUs: 4,4,4,4,4,2,1,...)."""
     line = slurm.scontrol("show", "job", "--details", "-o", os.environ["SLURM_JOB_ID"])
-    batch = slurm.fields(line).get("BatchHost")
-    slots = []
-    for nodes, cpu_ids in re.findall(r"\bNodes=(\S+) CPU_IDs=(\S+)", line):
-        workers = max(1, count_ids(cpu_ids) // max(1, cpus_per_worker))
-        slots += [(host, workers) for host in slurm.scontrol("show", "hostnames", nodes).split()]
-    return sorted(slots, key=lambda slot: slot[0] != batch)
+    job = slurm.fields(line)
+    cpus = [
+        (host, count_ids(cpu_ids))
+        for nodes, cpu_ids in re.findall(r"\bNodes=(\S+) CPU_IDs=(\S+)", line)
+        for host in slurm.scontrol("show", "hostnames", nodes).split()
+    ]
+    if not cpus:
+        # A Slurm that does not detail each node's CPUs: the job's CPUs shared evenly.
+        hosts = slurm.scontrol("show", "hostnames", job["NodeList"]).split()
+        cpus = [(host, int(job["NumCPUs"]) // len(hosts)) for host in hosts]
+    slots = [(host, max(1, count // max(1, cpus_per_worker))) for host, count in cpus]
+    return sorted(slots, key=lambda slot: slot[0] != job.get("BatchHost"))
 
 
 def count_ids(ranges: str) -> int:
