@@ -29,6 +29,7 @@ from evosweep.engines.programs import (
     CONTROLLER_CMD,
     ENGINE_CMD,
     OWNER_VARIABLE,
+    PRELOAD_VARIABLE,
     WORKDIR_PREFIX,
 )
 from evosweep.engines.stopping import stop_cluster
@@ -119,22 +120,6 @@ class EngineCluster:
             if shared is not None:
                 shared.close()
 
-    def preload(self, modules: tuple[str, ...]) -> None:
-        """Every engine imports `modules` now: a search's first fits would otherwise each wait
-        for scikit-learn's import. One that fails to import is left to the fit that needs it,
-        which reports it."""
-
-        def import_modules(names):
-            import importlib
-
-            for name in names:
-                with contextlib.suppress(ImportError):
-                    importlib.import_module(name)
-
-        started = time.perf_counter()
-        self.client[:].apply_sync(import_modules, tuple(modules))
-        log.info("engines imported %s in %.2f s", ", ".join(modules), time.perf_counter() - started)
-
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (bench/search.py measures their processes)."""
         return self.client[:].apply_sync(os.getpid)
@@ -158,7 +143,7 @@ def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
 
 
 def _cluster_settings(
-    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float
+    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float, preload
 ):
     """The traitlets Config, controller arguments, launcher options and bind address of a
     cluster whose files live in `workdir`; neither side gives up on the other's registration
@@ -166,6 +151,7 @@ def _cluster_settings(
     engine exits when the hub takes 5 s to answer; a loaded node can be that slow)."""
     patience = max(30, math.ceil(timeout))
     engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
+    engine_env[PRELOAD_VARIABLE] = ",".join(preload)
     config = Config()
     # Engines (local processes or the srun step, which exports its environment to the tasks)
     # get this environment; their BLAS pools then match their share of the cores.
@@ -301,7 +287,7 @@ class StartingCluster:
         self._stopped = None
 
     def ready(self) -> EngineCluster:
-        """The cluster once its engines registered and imported `preload`; the start's error."""
+        """The cluster once its engines registered; the start's error."""
         return self._started.result()
 
     @contextlib.contextmanager
@@ -351,7 +337,8 @@ def starting_engine_cluster(
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
-    preload: modules the engines import once registered (the estimator's), not in a first fit.
+    preload: modules the engines import as they start, before they register (the estimator's),
+    not in a first fit; one that fails to import is left to the fit that needs it.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -362,7 +349,7 @@ def starting_engine_cluster(
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
-        workdir, owner, cpus, slurm, protect, timeout
+        workdir, owner, cpus, slurm, protect, timeout, preload
     )
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address
@@ -370,10 +357,7 @@ def starting_engine_cluster(
 
     def start() -> EngineCluster:
         where = f"{'srun' if slurm else 'local'}, controller {address}"
-        engines = _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
-        if preload:
-            engines.preload(preload)
-        return engines
+        return _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
 
     def stop(started: concurrent.futures.Future) -> None:
         stop_cluster(cluster, None if started.exception() else started.result().client, slurm)
