@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,24 @@ ENGINES_ONLY = (
 )
 
 
+def warn_of_an_unreachable_slurm() -> None:
+    """Say so when every Snakemake start here waits for a Slurm controller: the Slurm executor
+    plugin asks `scontrol show config` as Snakemake starts, and a machine with Slurm's client
+    but no controller up (this one, between the test cluster's runs) answers only after a
+    timeout that a laptop (no Slurm) and a cluster's login node (a controller) never pay."""
+    if shutil.which("sinfo") is None or shutil.which("scontrol") is None:
+        return
+    started = time.perf_counter()
+    subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=120)
+    seconds = time.perf_counter() - started
+    if seconds > 0.5:
+        print(
+            f"note: `scontrol show config` took {seconds:.1f} s (no Slurm controller answers), "
+            "and every snakemake start here waits as long: start the test cluster "
+            "(bash tests/slurm/start-cluster.sh) to measure as on a laptop or a login node"
+        )
+
+
 def timed(command: list[str], cwd: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the command and its children); exits on failure."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -76,6 +95,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engines", type=int, default=2)
     args = parser.parse_args()
+    warn_of_an_unreachable_slurm()
     with tempfile.TemporaryDirectory() as scratch_name:
         workdir = copy_workflow(Path(scratch_name))
         config = {

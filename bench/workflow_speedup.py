@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from helpers.workflow_runner import WORKFLOW_PARTS, copy_workflow, write_config  # noqa: E402
-from job_overhead import fit_seconds  # noqa: E402
+from job_overhead import fit_seconds, warn_of_an_unreachable_slurm  # noqa: E402
 from rounds import interleaved_rounds, median_over  # noqa: E402
 from search import SPEC  # noqa: E402  (bench/search.py's 500-fit grid)
 
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="also measure the workflow of this git revision")
     args = parser.parse_args()
+    warn_of_an_unreachable_slurm()
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         sources = {"this": lambda root: copy_workflow(root)}
