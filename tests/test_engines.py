@@ -158,29 +158,42 @@ def test_each_parallel_call_starts_from_batches_of_one():
 
 def test_batches_grow_by_their_run_time_on_the_engine_not_their_wait(monkeypatch):
     """joblib sizes batches by the durations the backend reports: each must be the batch's run
-    time on its engine (its wait in the scheduler's queue is not work)."""
+    time on its engine per call (its wait in the scheduler's queue is not work), told for the
+    batch size joblib uses now, so that every finished batch counts."""
     from ipyparallel.client._joblib import IPythonParallelBackend
 
     from evosweep.engines import backend
 
-    run_times, reported = [], []
+    run_times, finished, reported = [], [], []
     run_seconds = backend._Batch.run_seconds
-    batch_completed = IPythonParallelBackend.batch_completed
+    batch_completed = backend._ViewBackend.batch_completed
+    joblib_batch_completed = IPythonParallelBackend.batch_completed
 
     def record_run(batch):
         run_times.append(run_seconds(batch))
         return run_times[-1]
 
-    def record_report(self, batch_size, duration):
-        reported.append(duration)
+    def record_finished(self, batch_size, duration):
+        finished.append(batch_size)
         batch_completed(self, batch_size, duration)
 
+    def record_report(self, batch_size, duration):
+        reported.append((batch_size, duration, self._effective_batch_size))
+        joblib_batch_completed(self, batch_size, duration)
+
     monkeypatch.setattr(backend._Batch, "run_seconds", record_run)
+    monkeypatch.setattr(backend._ViewBackend, "batch_completed", record_finished)
     monkeypatch.setattr(IPythonParallelBackend, "batch_completed", record_report)
     with engine_cluster(1, slurm=False) as engines, engines.joblib_backend():
-        Parallel()(delayed(abs)(-i) for i in range(40))
+        Parallel()(delayed(abs)(-i) for i in range(400))
     assert run_times and None not in run_times
-    assert reported == run_times
+    assert len(reported) == len(finished) == len(run_times)
+    for (size, duration, current), run, calls in zip(reported, run_times, finished, strict=True):
+        assert size == current
+        assert duration == pytest.approx(run / calls * size)
+    # No-op calls take far less than a second: the size doubles at every finished batch (joblib
+    # alone learnt from 1 of the 4 batches in flight: 1, 1, 1, 1, 2, 2, 2, 2, 4, ...).
+    assert [size for size, _, _ in reported[:6]] == [1, 2, 4, 8, 16, 32]
 
 
 def test_two_clusters_at_once_do_not_clash():

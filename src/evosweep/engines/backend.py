@@ -94,13 +94,22 @@ class _ViewBackend(IPythonParallelBackend):
 
     def batch_completed(self, batch_size, duration):
         # A batch the journal answered ran on no engine: its time must not grow the batches.
-        if self.journal is None or not self.journal.answering():
-            # joblib times a batch from its dispatch, so its wait in the scheduler's queue (one
-            # batch per engine runs, as many again wait) counts as work: with many engines or a
-            # busy controller the wait passed MAX_IDEAL_BATCH_DURATION and the batches shrank
-            # to 1 call each. The batch's run time on its engine measures the work.
-            run = getattr(_finishing, "seconds", None)
-            super().batch_completed(batch_size, duration if run is None else run)
+        if self.journal is not None and self.journal.answering():
+            return
+        # joblib times a batch from its dispatch, so its wait in the scheduler's queue (one
+        # batch per engine runs, as many again wait) counts as work: with many engines or a
+        # busy controller the wait passed MAX_IDEAL_BATCH_DURATION and the batches shrank to
+        # 1 call each. The batch's run time on its engine measures the work.
+        run = getattr(_finishing, "seconds", None)
+        if run is None:
+            super().batch_completed(batch_size, duration)
+            return
+        # joblib learns only from batches of its current size, and 2 x n_jobs batches are in
+        # flight when it changes: each size went out 2 x n_jobs times before one came back
+        # (4 at 2 engines, 128 at 64). A run time per call, scaled to the current size, lets
+        # every finished batch count; growth stays capped at doubling per batch.
+        current = self._effective_batch_size
+        super().batch_completed(current, run * current / max(1, batch_size))
 
     def submit(self, func, callback=None):
         observer = self.observer
