@@ -150,11 +150,10 @@ def _cluster_settings(
     before `timeout` (ipyparallel: the hub drops an engine whose first heartbeat takes 30 s, an
     engine exits when the hub takes 5 s to answer; a loaded node can be that slow)."""
     patience = max(30, math.ceil(timeout))
-    engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
-    engine_env[PRELOAD_VARIABLE] = ",".join(preload)
+    engine_env = dict.fromkeys(THREAD_VARIABLES, str(cpus)) | {PRELOAD_VARIABLE: ",".join(preload)}
     config = Config()
-    # Engines (local processes or the srun step, which exports its environment to the tasks)
-    # get this environment; their BLAS pools then match their share of the cores.
+    # Engines (local processes, or the srun step's tasks) get this environment: their BLAS
+    # pools match their share of the cores, and they import `preload` before registering.
     config.EngineLauncher.environment = engine_env
     config.EngineLauncher.engine_cmd = ENGINE_CMD
     # The nanny only relays signals to single engines, which we never send; a nanny whose
