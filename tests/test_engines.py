@@ -45,8 +45,8 @@ def test_cluster_is_private_secure_and_removed():
 
 
 def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
-    """starting_engine_cluster yields before its engines are up; they import `preload` before
-    they register (a module that cannot be imported is left to the fit that needs it); the stop
+    """starting_engine_cluster yields before its engines are up; once registered they import
+    `preload` (a module that cannot be imported is left to the fit that needs it); the stop
     that `using` begins has ended, engines and work directory gone, when the context exits."""
     from evosweep.engines import starting_engine_cluster
 

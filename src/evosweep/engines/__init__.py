@@ -6,7 +6,7 @@
 
 `starting_engine_cluster` starts the same cluster in a background thread and yields at once, so
 a search job reads its data and builds its search while its engines start; the engines import
-the modules it names (the estimator's) before they register.
+the modules it names (the estimator's) as soon as they registered.
 
 Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
 processes. Inside a Slurm allocation with more than one task, only the controller's

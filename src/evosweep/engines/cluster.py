@@ -29,7 +29,6 @@ from evosweep.engines.programs import (
     CONTROLLER_CMD,
     ENGINE_CMD,
     OWNER_VARIABLE,
-    PRELOAD_VARIABLE,
     WORKDIR_PREFIX,
 )
 from evosweep.engines.stopping import stop_cluster
@@ -120,6 +119,22 @@ class EngineCluster:
             if shared is not None:
                 shared.close()
 
+    def preload(self, modules: tuple[str, ...]) -> None:
+        """Every engine imports `modules` now: a search's first fits would otherwise each wait
+        for scikit-learn's import. One that fails to import is left to the fit that needs it,
+        which reports it."""
+
+        def import_modules(names):
+            import importlib
+
+            for name in names:
+                with contextlib.suppress(ImportError):
+                    importlib.import_module(name)
+
+        started = time.perf_counter()
+        self.client[:].apply_sync(import_modules, tuple(modules))
+        log.info("engines imported %s in %.2f s", ", ".join(modules), time.perf_counter() - started)
+
     def engine_pids(self) -> list[int]:
         """Process ids of the engines (bench/search.py measures their processes)."""
         return self.client[:].apply_sync(os.getpid)
@@ -143,17 +158,17 @@ def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
 
 
 def _cluster_settings(
-    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float, preload
+    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float
 ):
     """The traitlets Config, controller arguments, launcher options and bind address of a
     cluster whose files live in `workdir`; neither side gives up on the other's registration
     before `timeout` (ipyparallel: the hub drops an engine whose first heartbeat takes 30 s, an
     engine exits when the hub takes 5 s to answer; a loaded node can be that slow)."""
     patience = max(30, math.ceil(timeout))
-    engine_env = dict.fromkeys(THREAD_VARIABLES, str(cpus)) | {PRELOAD_VARIABLE: ",".join(preload)}
+    engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
     config = Config()
-    # Engines (local processes, or the srun step's tasks) get this environment: their BLAS
-    # pools match their share of the cores, and they import `preload` before registering.
+    # Engines (local processes or the srun step, which exports its environment to the tasks)
+    # get this environment; their BLAS pools then match their share of the cores.
     config.EngineLauncher.environment = engine_env
     config.EngineLauncher.engine_cmd = ENGINE_CMD
     # The nanny only relays signals to single engines, which we never send; a nanny whose
@@ -286,7 +301,7 @@ class StartingCluster:
         self._stopped = None
 
     def ready(self) -> EngineCluster:
-        """The cluster once its engines registered; the start's error."""
+        """The cluster once its engines registered and imported `preload`; the start's error."""
         return self._started.result()
 
     @contextlib.contextmanager
@@ -336,8 +351,7 @@ def starting_engine_cluster(
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
-    preload: modules the engines import as they start, before they register (the estimator's),
-    not in a first fit; one that fails to import is left to the fit that needs it.
+    preload: modules the engines import once registered (the estimator's), not in a first fit.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -348,7 +362,7 @@ def starting_engine_cluster(
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
-        workdir, owner, cpus, slurm, protect, timeout, preload
+        workdir, owner, cpus, slurm, protect, timeout
     )
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address
@@ -356,7 +370,10 @@ def starting_engine_cluster(
 
     def start() -> EngineCluster:
         where = f"{'srun' if slurm else 'local'}, controller {address}"
-        return _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
+        engines = _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
+        if preload:
+            engines.preload(preload)
+        return engines
 
     def stop(started: concurrent.futures.Future) -> None:
         stop_cluster(cluster, None if started.exception() else started.result().client, slurm)

@@ -1,7 +1,6 @@
-"""An engine of a cluster: ipyparallel's ipengine, except that it first imports the modules its
-cluster names, that a requested shutdown exits 0, that it exits when the cluster's owner (same
-host) or its controller (any node) is gone, and that it exits without the interpreter's
-finalisation (see guard.exit_at_once).
+"""An engine of a cluster: ipyparallel's ipengine, except that a requested shutdown exits 0, and
+that it exits when the cluster's owner (same host) or its controller (any node) is gone, and
+that it exits without the interpreter's finalisation (see guard.exit_at_once).
 
     python -m evosweep.engines.engine [ipengine options]
 
@@ -11,13 +10,9 @@ so tornado raises "Event loop stopped before Future completed." and every engine
 FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
 """
 
-import importlib
-import os
-
 from ipyparallel.engine import app
 
 from evosweep.engines import guard
-from evosweep.engines.programs import PRELOAD_VARIABLE
 
 
 class IPEngine(app.IPEngine):
@@ -35,19 +30,8 @@ class IPEngine(app.IPEngine):
                 raise  # not a requested shutdown
 
 
-def import_preload() -> None:
-    """Import the modules the cluster's owner named (the estimator's) before registering: the
-    import then overlaps the other engines' start, and no first fit waits for it."""
-    for name in filter(None, os.environ.get(PRELOAD_VARIABLE, "").split(",")):
-        try:
-            importlib.import_module(name)
-        except Exception:  # left to the fit that needs it, which reports it
-            pass
-
-
 def main() -> None:
     guard.watch_owner(lambda: guard.leave("the process that owns this cluster is gone"), False)
-    import_preload()
     IPEngine.launch_instance()
     guard.exit_at_once(0)  # a requested shutdown: its reply is sent; nothing else is owed
 

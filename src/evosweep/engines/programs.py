@@ -9,8 +9,6 @@ import sys
 OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
 # The cluster's work directory, which the controller removes when the owner is gone.
 CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
-# Modules (comma-separated) an engine imports from its start, beside its registration.
-PRELOAD_VARIABLE = "EVOSWEEP_ENGINE_PRELOAD"
 WORKDIR_PREFIX = "evosweep-ipp-"
 
 ENGINE_CMD = [sys.executable, "-m", "evosweep.engines.engine"]

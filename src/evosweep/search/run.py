@@ -111,7 +111,7 @@ def run(
 def _engines_started_early(strategy, model: Model, workers, cluster_options):
     """A strategy on engines gets them started now, in the background, while this job reads
     its data and builds its search; they import scikit-learn's model selection and the
-    estimator's module before they register. Stopped at the latest on the way out."""
+    estimator's module as soon as they are up. Stopped at the latest on the way out."""
     if not strategy.uses_engines:
         return contextlib.nullcontext()
     from evosweep.engines import starting_engine_cluster
