@@ -13,6 +13,7 @@ from ipyparallel.error import RemoteError
 from joblib import Parallel, delayed
 
 from evosweep.engines import ENGINE_CMD, engine_cluster
+from evosweep.engines.engine import PRELOAD_THREAD
 from helpers.engine_faults import EngineKiller, hang_if_victim
 
 # Engines cannot import this test module: ship its functions by value.
@@ -45,18 +46,29 @@ def test_cluster_is_private_secure_and_removed():
 
 
 def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
-    """starting_engine_cluster yields before its engines are up; once registered they import
-    `preload` (a module that cannot be imported is left to the fit that needs it); the stop
-    that `using` begins has ended, engines and work directory gone, when the context exits."""
+    """starting_engine_cluster yields before its engines are up; the engines import `preload`
+    in the background as they start, and the cluster is ready once they have it (a module that
+    cannot be imported is left to the fit that needs it); the stop that `using` begins has
+    ended, engines and work directory gone, when the context exits."""
     from evosweep.engines import starting_engine_cluster
 
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "importing_thread.py").write_text(
+        "import threading\nNAME = threading.current_thread().name\n"
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")])
+    )
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    preload = ("colorsys", "evosweep_no_such_module")
+    preload = ("colorsys", "importing_thread", "evosweep_no_such_module")
     with starting_engine_cluster(2, slurm=False, preload=preload) as starting:
         with starting.using() as engines:
-            loaded = engines.client[:].apply_sync(lambda: "colorsys" in sys.modules)
+            loaded = engines.client[:].apply_sync(
+                lambda: ("colorsys" in sys.modules, sys.modules["importing_thread"].NAME)
+            )
             pids = engines.engine_pids()
-    assert loaded == [True, True]
+    assert loaded == [(True, PRELOAD_THREAD)] * 2
     assert not list(tmp_path.glob("evosweep-ipp-*"))
     for pid in pids:
         with pytest.raises(ProcessLookupError):

@@ -29,6 +29,7 @@ from evosweep.engines.programs import (
     CONTROLLER_CMD,
     ENGINE_CMD,
     OWNER_VARIABLE,
+    PRELOAD_VARIABLE,
     WORKDIR_PREFIX,
 )
 from evosweep.engines.stopping import stop_cluster
@@ -120,8 +121,8 @@ class EngineCluster:
                 shared.close()
 
     def preload(self, modules: tuple[str, ...]) -> None:
-        """Every engine imports `modules` now: a search's first fits would otherwise each wait
-        for scikit-learn's import. One that fails to import is left to the fit that needs it,
+        """Every engine has imported `modules` (or finishes the import it started): a search's
+        first fits would otherwise each wait for scikit-learn's import. One that fails to import is left to the fit that needs it,
         which reports it."""
 
         def import_modules(names):
@@ -158,7 +159,7 @@ def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
 
 
 def _cluster_settings(
-    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float
+    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float, preload
 ):
     """The traitlets Config, controller arguments, launcher options and bind address of a
     cluster whose files live in `workdir`; neither side gives up on the other's registration
@@ -166,6 +167,7 @@ def _cluster_settings(
     engine exits when the hub takes 5 s to answer; a loaded node can be that slow)."""
     patience = max(30, math.ceil(timeout))
     engine_env = {variable: str(cpus) for variable in THREAD_VARIABLES}
+    engine_env[PRELOAD_VARIABLE] = ",".join(preload)
     config = Config()
     # Engines (local processes or the srun step, which exports its environment to the tasks)
     # get this environment; their BLAS pools then match their share of the cores.
@@ -176,6 +178,7 @@ def _cluster_settings(
     config.EngineLauncher.engine_args = [
         "--IPEngine.enable_nanny=False",
         f"--IPEngine.timeout={patience}",
+        f"--IPEngine.wait_for_url_file={patience}",
     ]
     config.LocalControllerLauncher.controller_cmd = CONTROLLER_CMD
     controller_args = [
@@ -188,7 +191,7 @@ def _cluster_settings(
     ]
     if protect:
         # The keys are made by the controller and reach the client and engines through the
-        # 0600 connection files (engines: $IPP_CONNECTION_INFO); none is on a command line.
+        # 0600 connection files (srun engines: $IPP_CONNECTION_INFO); none is on a command line.
         controller_args.append("--IPController.enable_curve=True")
         owner_text = json.dumps(owner)
         engine_env[OWNER_VARIABLE] = owner_text
@@ -196,19 +199,7 @@ def _cluster_settings(
             OWNER_VARIABLE: owner_text,
             CLUSTER_DIR_VARIABLE: str(workdir),
         }
-    launcher = {}
-    if slurm:
-        launcher["engine_launcher_class"] = SrunEngineSetLauncher
-        address = addresses.cluster_address()
-        # One step, one engine per task, each engine bound to its task's cpus; an engine
-        # that exits must not take the others down.
-        config.SrunEngineSetLauncher.mpi_args = [
-            f"--cpus-per-task={cpus}",
-            "--kill-on-bad-exit=0",
-            "--exact",
-        ]
-    else:
-        address = LOOPBACK
+    launcher, address = _engine_placement(config, slurm, cpus)
     # Only the engines' sockets listen on `address`; the client (this process, on the
     # controller's host) and the controller's internal monitor stay on loopback.
     controller_args += [
@@ -217,6 +208,24 @@ def _cluster_settings(
         f"--IPController.monitor_ip={LOOPBACK}",
     ]
     return config, controller_args, launcher, address
+
+
+def _engine_placement(config: Config, slurm: bool, cpus: int) -> tuple[dict, str]:
+    """The Cluster's launcher options and the engines' bind address, srun or local engines."""
+    if not slurm:
+        # Local engines start beside the controller, not after it, and read its connection
+        # file (in this cluster's private directory) once it appears; srun engines get theirs
+        # in their environment, as that directory may not be on their node.
+        config.Cluster.send_engines_connection_env = False
+        return {}, LOOPBACK
+    # One step, one engine per task, each engine bound to its task's cpus; an engine that
+    # exits must not take the others down.
+    config.SrunEngineSetLauncher.mpi_args = [
+        f"--cpus-per-task={cpus}",
+        "--kill-on-bad-exit=0",
+        "--exact",
+    ]
+    return {"engine_launcher_class": SrunEngineSetLauncher}, addresses.cluster_address()
 
 
 def _new_cluster(
@@ -351,7 +360,8 @@ def starting_engine_cluster(
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
-    preload: modules the engines import once registered (the estimator's), not in a first fit.
+    preload: modules the engines import (the estimator's), not in a first fit: they start as the
+    engines start, in the background, and the cluster is ready once every engine has them.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -362,7 +372,7 @@ def starting_engine_cluster(
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address = _cluster_settings(
-        workdir, owner, cpus, slurm, protect, timeout
+        workdir, owner, cpus, slurm, protect, timeout, preload
     )
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address

@@ -6,13 +6,16 @@ process that owns the cluster is gone.
 
 The key is set here, never on a command line: ipyparallel drops the signature when CURVE is on
 unless a key is configured, and the key is what authenticates every message before it is
-unpickled.
+unpickled. Its connection files appear whole (written aside, then renamed): local engines
+start beside the controller and read theirs as soon as it exists.
 """
 
+import json
 import multiprocessing
 import os
 import secrets
 import shutil
+import tempfile
 
 from ipyparallel.controller.app import IPController
 from traitlets.config import Config
@@ -37,13 +40,21 @@ def owner_gone() -> None:
     guard.leave("the process that owns this cluster is gone")
 
 
+class Controller(IPController):
+    def save_connection_dict(self, fname, cdict):
+        directory = self.profile_dir.security_dir
+        with tempfile.NamedTemporaryFile("w", dir=directory, delete=False) as part:
+            json.dump(cdict, part, indent=2)  # mode 0600 from its creation
+        os.replace(part.name, os.path.join(directory, fname))
+
+
 def main() -> None:
     # The schedulers and the heart monitor are forked children: SIGKILLed when this one dies.
     lifetime.children_die_with_this_process()
     guard.watch_owner(owner_gone, strict=True)
     config = Config()
     config.Session.key = secrets.token_hex(32).encode("ascii")
-    IPController.launch_instance(config=config)
+    Controller.launch_instance(config=config)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,23 @@ ipyparallel 9.2's IPEngine.start runs `loop.run_sync(...)`; a shutdown_request s
 so tornado raises "Event loop stopped before Future completed." and every engine exits 1
 (silently: its stderr is rerouted to the client). On Slurm the engines' srun step then ends
 FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
+
+It starts importing the modules named in $EVOSWEEP_ENGINE_PRELOAD (the search's estimator's) in a
+background thread as it starts, so the import overlaps its connection and registration instead of
+following them; registration never waits for it.
 """
+
+import contextlib
+import importlib
+import os
+import threading
 
 from ipyparallel.engine import app
 
 from evosweep.engines import guard
+from evosweep.engines.programs import PRELOAD_VARIABLE
+
+PRELOAD_THREAD = "evosweep-preload"
 
 
 class IPEngine(app.IPEngine):
@@ -30,7 +42,19 @@ class IPEngine(app.IPEngine):
                 raise  # not a requested shutdown
 
 
+def import_quietly(names: list[str]) -> None:
+    for name in names:
+        # One that fails is reported by the client's preload, or by the fit that needs it.
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
 def main() -> None:
+    preload = [name for name in os.environ.get(PRELOAD_VARIABLE, "").split(",") if name]
+    if preload:
+        threading.Thread(
+            target=import_quietly, args=(preload,), name=PRELOAD_THREAD, daemon=True
+        ).start()
     guard.watch_owner(lambda: guard.leave("the process that owns this cluster is gone"), False)
     IPEngine.launch_instance()
     guard.exit_at_once(0)  # a requested shutdown: its reply is sent; nothing else is owed

@@ -10,6 +10,8 @@ OWNER_VARIABLE = "EVOSWEEP_CLUSTER_OWNER"
 # The cluster's work directory, which the controller removes when the owner is gone.
 CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
 WORKDIR_PREFIX = "evosweep-ipp-"
+# Modules an engine starts importing in the background as it starts (comma-separated).
+PRELOAD_VARIABLE = "EVOSWEEP_ENGINE_PRELOAD"
 
 ENGINE_CMD = [sys.executable, "-m", "evosweep.engines.engine"]
 CONTROLLER_CMD = [sys.executable, "-m", "evosweep.engines.controller"]
