@@ -5,11 +5,12 @@
             GridSearchCV(..., n_jobs=-1).fit(X, y)
 
 `starting_engine_cluster` starts the same cluster in a background thread and yields at once, so
-a search job reads its data and builds its search while its engines start; the engines import
-the modules it names (the estimator's) as soon as they registered.
+a search job reads its data and builds its search while its engines start; the engines start
+importing the modules it names (the estimator's) as they start, and the cluster is ready once
+they have them.
 
 Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
-processes. Inside a Slurm allocation with more than one task, only the controller's
+processes, beside the controller (they read its connection file once it appears). Inside a Slurm allocation with more than one task, only the controller's
 engine-facing sockets listen on the job's cluster address (the client's, the controller's
 internal ones and the engines' own stay on loopback), and the engines start as one `srun` step,
 one engine per task (ipyparallel's own Slurm launchers would submit new batch jobs, and its MPI

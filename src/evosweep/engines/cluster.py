@@ -17,13 +17,12 @@ import uuid
 from pathlib import Path
 
 import ipyparallel as ipp
-from ipyparallel.cluster.launcher import EngineLauncher, MPILauncher
-from traitlets import List, Unicode
 from traitlets.config import Config
 
 from evosweep import allocation
 from evosweep.engines.backend import BACKEND_NAME, _ViewBackend, joblib_jobs
 from evosweep.engines.engine_data import SharedData
+from evosweep.engines.placement import engine_placement
 from evosweep.engines.programs import (
     CLUSTER_DIR_VARIABLE,
     CONTROLLER_CMD,
@@ -33,7 +32,7 @@ from evosweep.engines.programs import (
     WORKDIR_PREFIX,
 )
 from evosweep.engines.stopping import stop_cluster
-from evosweep.runtime import addresses, rundirs
+from evosweep.runtime import rundirs
 from evosweep.runtime.addresses import LOOPBACK
 from evosweep.runtime.signals import stop_on_signals
 
@@ -50,28 +49,6 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 class EngineStartError(RuntimeError):
     """Engines did not register in time; the message names the engine log."""
-
-
-class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
-    """`srun -n N [srun args] ipengine ...` inside the current allocation: one engine per task.
-
-    Unlike MPIEngineSetLauncher it does not pass `--mpi` to ipengine (no mpi4py needed).
-    """
-
-    mpi_cmd = List(["srun"], config=True)
-    name = Unicode("ipengine-srun")
-
-    @property
-    def program(self):
-        return self.engine_cmd
-
-    @property
-    def program_args(self):
-        return self.cluster_args + self.engine_args
-
-    def start(self, n):
-        self.n = n
-        return super().start(n)
 
 
 def _secure_connection_files(profile_dir: Path) -> None:
@@ -199,7 +176,7 @@ def _cluster_settings(
             OWNER_VARIABLE: owner_text,
             CLUSTER_DIR_VARIABLE: str(workdir),
         }
-    launcher, address = _engine_placement(config, slurm, cpus)
+    launcher, address = engine_placement(config, slurm, cpus)
     # Only the engines' sockets listen on `address`; the client (this process, on the
     # controller's host) and the controller's internal monitor stay on loopback.
     controller_args += [
@@ -208,24 +185,6 @@ def _cluster_settings(
         f"--IPController.monitor_ip={LOOPBACK}",
     ]
     return config, controller_args, launcher, address
-
-
-def _engine_placement(config: Config, slurm: bool, cpus: int) -> tuple[dict, str]:
-    """The Cluster's launcher options and the engines' bind address, srun or local engines."""
-    if not slurm:
-        # Local engines start beside the controller, not after it, and read its connection
-        # file (in this cluster's private directory) once it appears; srun engines get theirs
-        # in their environment, as that directory may not be on their node.
-        config.Cluster.send_engines_connection_env = False
-        return {}, LOOPBACK
-    # One step, one engine per task, each engine bound to its task's cpus; an engine that
-    # exits must not take the others down.
-    config.SrunEngineSetLauncher.mpi_args = [
-        f"--cpus-per-task={cpus}",
-        "--kill-on-bad-exit=0",
-        "--exact",
-    ]
-    return {"engine_launcher_class": SrunEngineSetLauncher}, addresses.cluster_address()
 
 
 def _new_cluster(
