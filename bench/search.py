@@ -21,7 +21,10 @@ The workload `trees` is a grid of 1,000 fits of about 20 ms (decision trees on 5
 samples), where dispatch costs show: ipyparallel-2 against serial / 2 (goal <= 3 % over), side
 by side with loky-2. The variants ending in -inline send the training data with every batch
 (engine_data off): the cost the data-once dispatch saves. For every ipyparallel variant the
-controller's CPU seconds (its process and its schedulers) per task sent are printed.
+controller's CPU seconds (its process and its schedulers) per task sent are printed. For the
+2-worker variants the time over serial / 2 is split in two: the workers' share of the wall time
+busy with fits (their own fit and score seconds, from cv_results_) and those seconds over
+serial's (the fits slowed by both cores being busy).
 
     python bench/search.py [--rounds 3] [--variants ipyparallel-2 ipyparallel-2-open]
     python bench/search.py --variants ipyparallel-2 ipyparallel-2-journal
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sys
 import tempfile
 import time
@@ -307,7 +311,35 @@ def print_ratios(rounds, variants) -> None:
         if {data_once, f"{data_once}-inline"} <= chosen:
             wall = _ratio(rounds, data_once, f"{data_once}-inline")
             print(f"{data_once} data once / with every batch, wall: {wall:.3f}")
+    print_busy(rounds, chosen)
     print_other_goals(rounds, chosen)
+
+
+def _fit_seconds(figures) -> float:
+    """The search's fit and score seconds as its workers timed them (cv_results_)."""
+    results = figures["results"]
+    folds = len({key.split("_")[0] for key in results if re.match(r"split\d+_test_", key)})
+    return float(((results["mean_fit_time"] + results["mean_score_time"]) * folds).sum())
+
+
+def print_busy(rounds, chosen) -> None:
+    """Where a 2-worker run's time over serial / 2 goes: its workers idle (dispatch, the
+    wait for the next batch, the ends of the call) or its fits slower than serial's (two cores
+    busy, and the client and controller on them too)."""
+    if "serial" not in chosen:
+        return
+    share = median_over(rounds, lambda t: _fit_seconds(t["serial"]) / t["serial"]["seconds"])
+    print(f"serial               fits {share:.3f} of the wall time (over = own time x this / busy)")
+    for name in ("loky-2", "ipyparallel-2", "ipyparallel-2-inline"):
+        if name in chosen:
+            busy = median_over(rounds, lambda t, n=name: _fit_seconds(t[n]) / (2 * t[n]["seconds"]))
+            slower = median_over(
+                rounds, lambda t, n=name: _fit_seconds(t[n]) / _fit_seconds(t["serial"])
+            )
+            print(
+                f"{name:20s} workers busy with fits {busy:.3f} of the wall time;"
+                f" the fits' own time / serial's {slower:.3f}"
+            )
 
 
 def print_other_goals(rounds, chosen) -> None:
