@@ -38,7 +38,7 @@ from evosweep.engines import engine_cluster  # noqa: E402
 from evosweep.models import Model  # noqa: E402
 from evosweep.search import fitting  # noqa: E402
 from evosweep.search.strategies import asha, halving  # noqa: E402
-from rounds import interleaved_rounds, median_over  # noqa: E402
+from rounds import cv_fit_seconds, interleaved_rounds, median_over  # noqa: E402
 
 
 def spec(candidates: int) -> dict:
@@ -79,10 +79,7 @@ def run_halving(model, features, labels, engines):
     fitting.fit_search(search, features, labels, engines)
     wall = time.perf_counter() - started
     results = search.cv_results_
-    busy = sum(
-        (fit + score) * model.cv
-        for fit, score in zip(results["mean_fit_time"], results["mean_score_time"], strict=True)
-    )
+    busy = cv_fit_seconds(results, model.cv)
     rungs = sorted(set(int(n) for n in results["n_resources"]))
     last = results["iter"] == max(results["iter"])
     best = float(max(results["mean_test_score"][last]))

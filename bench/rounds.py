@@ -23,3 +23,9 @@ def interleaved_rounds(variants: Sequence[str], measure: Callable, rounds: int) 
 def median_over(rounds: list[dict], figure: Callable[[dict], float]) -> float:
     """Median over rounds of `figure(round)`, e.g. a ratio of two variants in one round."""
     return statistics.median(figure(one_round) for one_round in rounds)
+
+
+def cv_fit_seconds(cv_results, folds: int) -> float:
+    """A search's fit and score seconds as its workers timed them (scikit-learn's cv_results_)."""
+    per_candidate = cv_results["mean_fit_time"] + cv_results["mean_score_time"]
+    return float(sum(per_candidate) * folds)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import re
 import sys
 import tempfile
 import time
@@ -52,7 +51,7 @@ from evosweep import search  # noqa: E402
 from evosweep.engines import engine_cluster  # noqa: E402
 from evosweep.journal import FitJournal  # noqa: E402
 from evosweep.models import Model  # noqa: E402
-from rounds import interleaved_rounds, median_over  # noqa: E402
+from rounds import cv_fit_seconds, interleaved_rounds, median_over  # noqa: E402
 
 SPEC = {
     "dataset": "digits",
@@ -249,6 +248,7 @@ def main() -> None:
 
     def measure(name):
         figures = run_variant(name, spec, features, labels)
+        figures["fit_seconds"] = cv_fit_seconds(figures["results"], spec["cv"])
         controller = ""
         if figures["tasks"]:
             per_task = 1000 * figures["controller"] / figures["tasks"]
@@ -315,26 +315,21 @@ def print_ratios(rounds, variants) -> None:
     print_other_goals(rounds, chosen)
 
 
-def _fit_seconds(figures) -> float:
-    """The search's fit and score seconds as its workers timed them (cv_results_)."""
-    results = figures["results"]
-    folds = len({key.split("_")[0] for key in results if re.match(r"split\d+_test_", key)})
-    return float(((results["mean_fit_time"] + results["mean_score_time"]) * folds).sum())
-
-
 def print_busy(rounds, chosen) -> None:
     """Where a 2-worker run's time over serial / 2 goes: its workers idle (dispatch, the
     wait for the next batch, the ends of the call) or its fits slower than serial's (two cores
     busy, and the client and controller on them too)."""
     if "serial" not in chosen:
         return
-    share = median_over(rounds, lambda t: _fit_seconds(t["serial"]) / t["serial"]["seconds"])
+    share = median_over(rounds, lambda t: t["serial"]["fit_seconds"] / t["serial"]["seconds"])
     print(f"serial               fits {share:.3f} of the wall time (over = own time x this / busy)")
     for name in ("loky-2", "ipyparallel-2", "ipyparallel-2-inline"):
         if name in chosen:
-            busy = median_over(rounds, lambda t, n=name: _fit_seconds(t[n]) / (2 * t[n]["seconds"]))
+            busy = median_over(
+                rounds, lambda t, n=name: t[n]["fit_seconds"] / (2 * t[n]["seconds"])
+            )
             slower = median_over(
-                rounds, lambda t, n=name: _fit_seconds(t[n]) / _fit_seconds(t["serial"])
+                rounds, lambda t, n=name: t[n]["fit_seconds"] / t["serial"]["fit_seconds"]
             )
             print(
                 f"{name:20s} workers busy with fits {busy:.3f} of the wall time;"
