@@ -24,7 +24,10 @@ by side with loky-2. The variants ending in -inline send the training data with 
 controller's CPU seconds (its process and its schedulers) per task sent are printed. For the
 2-worker variants the time over serial / 2 is split in two: the workers' share of the wall time
 busy with fits (their own fit and score seconds, from cv_results_) and those seconds over
-serial's (the fits slowed by both cores being busy).
+serial's (the fits slowed by both cores being busy). For ipyparallel-2 the CPU seconds of the
+client (this process: building, pickling and sending the batches, reading the replies) and of the
+controller are printed per batch and over the two cores' wall time: with an engine on every core,
+that share is taken from the fits.
 
     python bench/search.py [--rounds 3] [--variants ipyparallel-2 ipyparallel-2-open]
     python bench/search.py --variants ipyparallel-2 ipyparallel-2-journal
@@ -165,7 +168,7 @@ def serial_pair(spec, features, labels):
 def run_variant(name, spec, features, labels):
     """Figures of one variant: fit seconds and CPU seconds, cv_results_, engine start seconds
     (ipyparallel), the controller's CPU seconds and the tasks sent (ipyparallel)."""
-    figures = {"start": None, "controller": None, "tasks": None}
+    figures = {"start": None, "controller": None, "client": None, "tasks": None}
     if name == "serial-pair":
         return {**figures, **serial_pair(spec, features, labels)}
     if name in ("serial", "loky-2"):
@@ -186,6 +189,7 @@ def run_variant(name, spec, features, labels):
         backend = functools.partial(engines.joblib_backend, **options)
         controller = _processes([engines.cluster.controller.process.pid])
         controller_cpu, tasks = _cpu(controller), len(engines.client.history)
+        client_cpu = time.process_time()
         figures["seconds"], figures["cpu"], figures["results"] = timed_fit(
             spec,
             features,
@@ -195,6 +199,7 @@ def run_variant(name, spec, features, labels):
             cpu_seconds=cluster_cpu_seconds(engines),
         )
         figures["controller"] = _cpu(controller) - controller_cpu
+        figures["client"] = time.process_time() - client_cpu
         figures["tasks"] = len(engines.client.history) - tasks
         if "journal" in options:
             fits = len(figures["results"]["params"]) * spec["cv"]
@@ -335,6 +340,20 @@ def print_busy(rounds, chosen) -> None:
                 f"{name:20s} workers busy with fits {busy:.3f} of the wall time;"
                 f" the fits' own time / serial's {slower:.3f}"
             )
+    if "ipyparallel-2" in chosen:
+        # Both cores run engines, so every CPU second of this process (building and pickling
+        # the batches, reading the replies) and of the controller is taken from a fit.
+        def beside_engines(times):
+            return times["ipyparallel-2"]["client"] + times["ipyparallel-2"]["controller"]
+
+        taken = median_over(
+            rounds, lambda t: beside_engines(t) / (2 * t["ipyparallel-2"]["seconds"])
+        )
+        per_batch = median_over(rounds, lambda t: beside_engines(t) / t["ipyparallel-2"]["tasks"])
+        print(
+            f"ipyparallel-2        client and controller CPU {1000 * per_batch:.1f} ms a batch,"
+            f" {taken:.3f} of the two cores' wall time"
+        )
 
 
 def print_other_goals(rounds, chosen) -> None:
