@@ -167,7 +167,8 @@ def serial_pair(spec, features, labels):
 
 def run_variant(name, spec, features, labels):
     """Figures of one variant: fit seconds and CPU seconds, cv_results_, engine start seconds
-    (ipyparallel), the controller's CPU seconds and the tasks sent (ipyparallel)."""
+    (ipyparallel), the controller's and this process's CPU seconds and the tasks sent
+    (ipyparallel)."""
     figures = {"start": None, "controller": None, "client": None, "tasks": None}
     if name == "serial-pair":
         return {**figures, **serial_pair(spec, features, labels)}
