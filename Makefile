@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 PYTEST_ARGS ?=
+# Test processes: most of the suite's time is spent waiting (Slurm jobs, slow-fit helpers,
+# processes starting), so two share this machine's cores; a file's tests stay in one process,
+# which runs its module fixtures (whole pipelines) once.
+TEST_WORKERS ?= 2
 # Another config file for run/report/scaling (e.g. `make run CONFIG=my.yaml`); empty: the
 # Snakefile's config/config.yaml.
 CONFIG ?=
@@ -49,7 +53,7 @@ run: $(STAMP)
 	@$(BIN)/python -m evosweep.finish
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
