@@ -1,8 +1,10 @@
-"""Per-rule logging: progress lines go to the rule's log file (and stderr)."""
+"""Per-rule logging: progress lines go to the rule's log file (and stderr); a rule's script
+ends within it."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 import traceback
@@ -29,7 +31,17 @@ def rule_logger(path: str | Path, name: str = "evosweep"):
         with open(path, "a") as handle:
             traceback.print_exc(file=handle)
         raise
+    else:
+        if _in_snakemake_script():
+            # The job's outputs are written and closed. Its exit then skips the garbage
+            # collection of every imported module's objects, which frees nothing for anyone.
+            gc.freeze()
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
+
+
+def _in_snakemake_script() -> bool:
+    """This process is a rule's `script:`, whose preamble puts `snakemake` into __main__."""
+    return hasattr(sys.modules.get("__main__"), "snakemake")
