@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evosweep.figures import saved_figure
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -48,24 +50,17 @@ def collect(benchmark_files) -> pd.DataFrame:
 
 def plot(frame, path, dpi: int = 110) -> None:
     """Two horizontal bar charts: wall vs CPU time, and peak memory, per job."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{s}/{j}" if j else s for s, j in zip(frame["stage"], frame["job"], strict=True)]
     height = max(2.5, 0.35 * len(labels) + 1.2)
-    fig, (time_ax, mem_ax) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
-    positions = range(len(labels))
-    time_ax.barh([p + 0.2 for p in positions], frame["wall_seconds"], 0.4, label="wall")
-    time_ax.barh([p - 0.2 for p in positions], frame["cpu_seconds"], 0.4, label="CPU")
-    time_ax.set_yticks(list(positions), labels)
-    time_ax.set_xlabel("seconds")
-    time_ax.set_title("Time per job (CPU > wall means parallel work)")
-    time_ax.legend(loc="lower right")
-    mem_ax.barh(list(positions), frame["max_rss_mb"], 0.6, color="tab:green")
-    mem_ax.set_xlabel("peak resident memory (MB)")
-    mem_ax.set_title("Peak memory per job")
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    figure_and_axes = saved_figure(path, dpi, figsize=(11, height), ncols=2, sharey=True)
+    with figure_and_axes as (_, (time_ax, mem_ax)):
+        positions = range(len(labels))
+        time_ax.barh([p + 0.2 for p in positions], frame["wall_seconds"], 0.4, label="wall")
+        time_ax.barh([p - 0.2 for p in positions], frame["cpu_seconds"], 0.4, label="CPU")
+        time_ax.set_yticks(list(positions), labels)
+        time_ax.set_xlabel("seconds")
+        time_ax.set_title("Time per job (CPU > wall means parallel work)")
+        time_ax.legend(loc="lower right")
+        mem_ax.barh(list(positions), frame["max_rss_mb"], 0.6, color="tab:green")
+        mem_ax.set_xlabel("peak resident memory (MB)")
+        mem_ax.set_title("Peak memory per job")

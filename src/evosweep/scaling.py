@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from evosweep.figures import saved_figure
+
 COLUMNS = [
     "stage",
     "name",
@@ -207,30 +209,25 @@ def table(timing_files):
 
 
 def plot(frame, path, dpi: int = 110) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    counts = sorted(frame["workers"].unique())
-    ax.plot(counts, counts, "k--", label="ideal (speedup = workers)")
-    for (stage, name), group in frame.groupby(["stage", "name"]):
-        spread = [group["speedup"] - group["speedup_low"], group["speedup_high"] - group["speedup"]]
-        ax.errorbar(
-            group["workers"],
-            group["speedup"],
-            yerr=spread,
-            marker="o",
-            capsize=4,
-            label=f"{stage}: {name} (median of {int(group['repeats'].max())})",
-        )
-    ax.set_xlabel("workers (ipyparallel engines / SCOOP workers)")
-    ax.set_ylabel("speedup over the smallest worker count")
-    ax.set_xticks(counts)
-    ax.set_title("Speedup of the work once workers are up (bars: repeats' range)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    with saved_figure(path, dpi, figsize=(6, 4.5)) as (_, ax):
+        counts = sorted(frame["workers"].unique())
+        ax.plot(counts, counts, "k--", label="ideal (speedup = workers)")
+        for (stage, name), group in frame.groupby(["stage", "name"]):
+            spread = [
+                group["speedup"] - group["speedup_low"],
+                group["speedup_high"] - group["speedup"],
+            ]
+            ax.errorbar(
+                group["workers"],
+                group["speedup"],
+                yerr=spread,
+                marker="o",
+                capsize=4,
+                label=f"{stage}: {name} (median of {int(group['repeats'].max())})",
+            )
+        ax.set_xlabel("workers (ipyparallel engines / SCOOP workers)")
+        ax.set_ylabel("speedup over the smallest worker count")
+        ax.set_xticks(counts)
+        ax.set_title("Speedup of the work once workers are up (bars: repeats' range)")
+        ax.grid(alpha=0.3)
+        ax.legend()

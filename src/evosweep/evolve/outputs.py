@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from evosweep.evolve.spec import RunResult
+from evosweep.figures import saved_figure
 
 
 def write_json(path: str | Path, data) -> None:
@@ -56,57 +57,41 @@ def write_pareto(result: RunResult, feature_names: list[str], path: str | Path):
     return frame
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_convergence(result: RunResult, title: str, path: str | Path, dpi: int = 110) -> None:
     """Per objective: the generation's best and the population average, labelled as such."""
-    plt = _pyplot()
     frame = logbook_frame(result)
     names, weights = result.objective_names, result.weights
-    figure, axes_list = plt.subplots(len(names), 1, figsize=(7, 3.2 * len(names)), squeeze=False)
-    for axes, name, weight in zip(axes_list[:, 0], names, weights, strict=True):
-        best_column = f"{name}_max" if weight > 0 else f"{name}_min"
-        axes.plot(frame["generation"], frame[best_column], label="best of generation")
-        axes.plot(frame["generation"], frame[f"{name}_avg"], label="population average")
-        values = frame[[best_column, f"{name}_avg"]].to_numpy()
-        if (values > 0).all() and values.max() > 20 * values.min():
-            axes.set_yscale("log")  # benchmark functions fall over decades
-        axes.set_xlabel("generation")
-        axes.set_ylabel(f"{name} ({'maximised' if weight > 0 else 'minimised'})")
-        axes.legend()
-        axes.grid(alpha=0.3)
-    axes_list[0, 0].set_title(title)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    size = (7, 3.2 * len(names))
+    with saved_figure(path, dpi, size, nrows=len(names), squeeze=False) as (_, axes_list):
+        for axes, name, weight in zip(axes_list[:, 0], names, weights, strict=True):
+            best_column = f"{name}_max" if weight > 0 else f"{name}_min"
+            axes.plot(frame["generation"], frame[best_column], label="best of generation")
+            axes.plot(frame["generation"], frame[f"{name}_avg"], label="population average")
+            values = frame[[best_column, f"{name}_avg"]].to_numpy()
+            if (values > 0).all() and values.max() > 20 * values.min():
+                axes.set_yscale("log")  # benchmark functions fall over decades
+            axes.set_xlabel("generation")
+            axes.set_ylabel(f"{name} ({'maximised' if weight > 0 else 'minimised'})")
+            axes.legend()
+            axes.grid(alpha=0.3)
+        axes_list[0, 0].set_title(title)
 
 
 def plot_pareto(front, result: RunResult, title: str, path: str | Path, dpi: int = 110) -> None:
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    population = result.population
-    axes.scatter(
-        [f[1] for _, f in population],
-        [f[0] for _, f in population],
-        s=14,
-        color="0.7",
-        label="final population",
-    )
-    axes.step(front["n_features"], front["score"], where="post", marker="o", label="Pareto front")
-    axes.set_xlabel("number of features (minimised)")
-    axes.set_ylabel("CV score (maximised)")
-    axes.set_title(title)
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    with saved_figure(path, dpi, figsize=(7, 4.5)) as (_, axes):
+        population = result.population
+        axes.scatter(
+            [f[1] for _, f in population],
+            [f[0] for _, f in population],
+            s=14,
+            color="0.7",
+            label="final population",
+        )
+        axes.step(
+            front["n_features"], front["score"], where="post", marker="o", label="Pareto front"
+        )
+        axes.set_xlabel("number of features (minimised)")
+        axes.set_ylabel("CV score (maximised)")
+        axes.set_title(title)
+        axes.legend()
+        axes.grid(alpha=0.3)

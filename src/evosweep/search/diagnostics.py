@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evosweep.figures import saved_figure
+
 PLOTS = {"regression": "predicted_vs_actual.png", "classification": "confusion_matrix.png"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_predicted_vs_actual(model, features, labels, path: Path, dpi: int = 110):
@@ -22,16 +15,13 @@ def plot_predicted_vs_actual(model, features, labels, path: Path, dpi: int = 110
     model; returns scikit-learn's PredictionErrorDisplay."""
     from sklearn.metrics import PredictionErrorDisplay, r2_score
 
-    plt = _pyplot()
     predicted = model.predict(features)
-    figure, axes = plt.subplots(figsize=(6, 6))
-    display = PredictionErrorDisplay.from_predictions(
-        labels, predicted, kind="actual_vs_predicted", ax=axes, subsample=None
-    )
-    axes.set_title(f"Held-out test set: predicted vs actual (r2 {r2_score(labels, predicted):.3f})")
-    figure.tight_layout()
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    with saved_figure(path, dpi, figsize=(6, 6)) as (_, axes):
+        display = PredictionErrorDisplay.from_predictions(
+            labels, predicted, kind="actual_vs_predicted", ax=axes, subsample=None
+        )
+        r2 = r2_score(labels, predicted)
+        axes.set_title(f"Held-out test set: predicted vs actual (r2 {r2:.3f})")
     return display
 
 
@@ -40,18 +30,14 @@ def plot_confusion_matrix(model, features, labels, path: Path, dpi: int = 110):
     sorted order as in test_scores.json; returns scikit-learn's ConfusionMatrixDisplay."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _pyplot()
     predicted = model.predict(features)
     classes = sorted(set(labels) | set(predicted))
     size = max(5.0, 0.5 * len(classes) + 3)
-    figure, axes = plt.subplots(figsize=(size, size))
-    display = ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, labels=classes, ax=axes, colorbar=False, xticks_rotation="vertical"
-    )
-    axes.set_title("Held-out test set: confusion matrix")
-    figure.tight_layout()
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
+    with saved_figure(path, dpi, figsize=(size, size)) as (_, axes):
+        display = ConfusionMatrixDisplay.from_predictions(
+            labels, predicted, labels=classes, ax=axes, colorbar=False, xticks_rotation="vertical"
+        )
+        axes.set_title("Held-out test set: confusion matrix")
     return display
 
 
