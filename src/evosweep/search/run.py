@@ -127,7 +127,6 @@ def _plot_test_set(job: SearchJob, outcome) -> None:
     from evosweep.search.diagnostics import plot_test_set
 
     features, labels = read_split(job.test_path)
-    job.plot_dir.mkdir(parents=True, exist_ok=True)
     plot_test_set(job.model.task, outcome.best_model, features, labels, job.plot_dir, job.dpi)
 
 

@@ -96,7 +96,6 @@ class SearchCVStrategy(Strategy):
     def plot(self, job: SearchJob, outcome: SearchOutcome) -> None:
         from evosweep.search import plots
 
-        job.plot_dir.mkdir(parents=True, exist_ok=True)
         plots.plot_history(outcome, job.model, job.plot_dir / "history.png", job.dpi)
         if job.model.is_clusterer:
             from evosweep.data import read_split

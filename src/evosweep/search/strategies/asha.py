@@ -44,7 +44,6 @@ class Asha(Strategy):
     def plot(self, job, outcome: SearchOutcome) -> None:
         from evosweep.search import plots
 
-        job.plot_dir.mkdir(parents=True, exist_ok=True)
         plots.plot_history(outcome, job.model, job.plot_dir / "history.png", job.dpi)
 
 
