@@ -10,7 +10,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from evosweep import config as evosweep_config
 from evosweep import data as evosweep_data
 from evosweep.errors import EvosweepError
+from evosweep.runtime.snakemake import take_repeated_sigterms
 from evosweep.search.strategies import engine_strategies, search_cv_strategies
+
+# Before Snakemake builds its scheduler, which installs the SIGTERM handler.
+take_repeated_sigterms()
 
 
 def _check_config():

@@ -168,3 +168,33 @@ def test_the_engine_programs_are_modules_that_read_their_owner(monkeypatch):
     monkeypatch.setenv(OWNER_VARIABLE, json.dumps(record))
     assert guard.owner() == record
     guard.watch_owner(lambda: pytest.fail("this process is alive"), strict=True)
+
+
+# A Snakemake scheduler holding its lock (handling a finished or failed job) when a SIGTERM
+# comes: Snakemake's own handler would wait for that lock, held by the thread it interrupts.
+SIGTERM_WHILE_SCHEDULING = """
+import os, signal, threading
+from snakemake.scheduling.job_scheduler import JobScheduler
+from evosweep.runtime.snakemake import take_repeated_sigterms
+
+take_repeated_sigterms()
+scheduler = JobScheduler.__new__(JobScheduler)  # the attributes the handler uses, no workflow
+scheduler._lock, scheduler._open_jobs = threading.Lock(), threading.Semaphore(0)
+scheduler._user_kill = None
+signal.signal(signal.SIGTERM, scheduler.exit_gracefully)
+with scheduler._lock:
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
+print(scheduler._user_kill, scheduler._open_jobs.acquire(blocking=False))
+"""
+
+
+def test_snakemake_takes_a_sigterm_while_its_scheduler_holds_its_lock():
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_WHILE_SCHEDULING],
+        capture_output=True,
+        text=True,
+        timeout=EVENT_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["graceful", "True"]

@@ -7,6 +7,9 @@ end of any Snakemake ancestor into a SIGTERM to this process, whose handlers (si
 it started and leave its journal and checkpoint up to date for the rerun. Any, not the nearest:
 in a Slurm job the batch step's Snakemake runs the rule through a second one, and a site that
 tracks job processes by parent PID loses whatever outlives the first.
+
+`take_repeated_sigterms()`, called by the Snakefile, keeps a Snakemake process from hanging on a
+second SIGTERM.
 """
 
 from __future__ import annotations
@@ -57,3 +60,21 @@ def follow_snakemake() -> bool:
     if not lifetime.when_any_ends(ancestors, gone, "snakemake-lifeline"):
         os.kill(os.getpid(), signal.SIGTERM)  # one ended already
     return True
+
+
+def take_repeated_sigterms() -> None:
+    """Make Snakemake's SIGTERM handler safe to run while its scheduler holds its lock.
+
+    Snakemake's JobScheduler.exit_gracefully takes the scheduler's lock, which is not
+    reentrant, and a signal handler runs in the main thread, which holds that lock while it
+    handles a finished or failed job: a SIGTERM arriving then makes the process wait on itself
+    forever. A Slurm cancel or time limit signals the job's processes more than once, and a
+    job's Snakemake hung so outlived its job on a site tracking processes by parent PID. The
+    handler's work needs no lock: one attribute set, one semaphore release."""
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    def exit_gracefully(scheduler, *_signal_args):
+        scheduler._user_kill = "graceful"
+        scheduler._open_jobs.release()
+
+    JobScheduler.exit_gracefully = exit_gracefully
