@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import psutil  # noqa: E402
 
-from evosweep.engines import EngineStartError, engine_cluster  # noqa: E402
+from evosweep.engines import ENGINE_CMD, EngineStartError, engine_cluster  # noqa: E402
 from slurm_job import json_lines_of_job  # noqa: E402
 
 HANG_GUARD_SECONDS = 600
@@ -49,6 +49,10 @@ def start_cpu(engines, pids: list[int]) -> dict[str, float]:
     what launched the engines: this process, srun and the steps' slurmstepd on the nodes."""
     controller = psutil.Process(engines.cluster.controller.process.pid)
     engine_processes = [psutil.Process(pid) for pid in pids]
+    # Local engines are forked by one engine program once it has imported what they need.
+    engine_processes += {
+        process.parent() for process in engine_processes if process.parent().cmdline() == ENGINE_CMD
+    }
     this = psutil.Process()
     launch = {this, *this.children()} | {process.parent() for process in engine_processes}
     launch -= {controller, *engine_processes}

@@ -14,6 +14,7 @@ from joblib import Parallel, delayed
 
 from evosweep.engines import ENGINE_CMD, engine_cluster
 from evosweep.engines.engine import PRELOAD_THREAD
+from evosweep.engines.programs import PRELOAD_VARIABLE
 from helpers.engine_faults import EngineKiller, hang_if_victim
 
 # Engines cannot import this test module: ship its functions by value.
@@ -45,34 +46,74 @@ def test_cluster_is_private_secure_and_removed():
             os.kill(pid, 0)
 
 
-def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
-    """starting_engine_cluster yields before its engines are up; the engines import `preload`
-    in the background as they start, and the cluster is ready once they have it (a module that
-    cannot be imported is left to the fit that needs it); the stop that `using` begins has
-    ended, engines and work directory gone, when the context exits."""
-    from evosweep.engines import starting_engine_cluster
-
+def _module_telling_who_imported_it(tmp_path, monkeypatch) -> None:
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "importing_thread.py").write_text(
-        "import threading\nNAME = threading.current_thread().name\n"
+        "import os, threading\nPID = os.getpid()\nNAME = threading.current_thread().name\n"
     )
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")])
     )
+
+
+def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
+    """starting_engine_cluster yields before its engines are up; local engines are forked from
+    one process once it has imported `preload` (a module that cannot be imported is left to
+    the fit that needs it), so each has it without importing it itself; the stop that `using`
+    begins has ended, engines, their parent and work directory gone, when the context exits."""
+    from evosweep.engines import starting_engine_cluster
+
+    _module_telling_who_imported_it(tmp_path, monkeypatch)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     preload = ("colorsys", "importing_thread", "evosweep_no_such_module")
     with starting_engine_cluster(2, slurm=False, preload=preload) as starting:
         with starting.using() as engines:
             loaded = engines.client[:].apply_sync(
-                lambda: ("colorsys" in sys.modules, sys.modules["importing_thread"].NAME)
+                lambda: (
+                    "colorsys" in sys.modules,
+                    sys.modules["importing_thread"].PID,
+                    os.getppid(),
+                    os.getpid(),
+                )
             )
-            pids = engines.engine_pids()
-    assert loaded == [(True, PRELOAD_THREAD)] * 2
+    assert [have for have, *_ in loaded] == [True, True]
+    assert len({imported_by for _, imported_by, _, _ in loaded}) == 1
+    assert all(imported_by == parent != pid for _, imported_by, parent, pid in loaded)
     assert not list(tmp_path.glob("evosweep-ipp-*"))
-    for pid in pids:
+    for pid in {parent for _, _, parent, _ in loaded} | {pid for *_, pid in loaded}:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_an_engine_started_alone_preloads_in_a_thread_of_its_own(tmp_path, monkeypatch):
+    """An engine that is not forked (one per srun task) imports `preload` in the background, so
+    the import overlaps its registration."""
+    _module_telling_who_imported_it(tmp_path, monkeypatch)
+    with engine_cluster(1, slurm=False) as engines:
+        cluster = engines.cluster
+        engine = subprocess.Popen(
+            [
+                *ENGINE_CMD,
+                f"--profile-dir={cluster.profile_dir}",
+                f"--cluster-id={cluster.cluster_id}",
+            ],
+            env=dict(os.environ, **{PRELOAD_VARIABLE: "importing_thread"}),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            engines.client.wait_for_engines(2, timeout=60)
+            extra = max(engines.client.ids)
+            imported = engines.client[extra].apply_sync(lambda: __import__("importing_thread").NAME)
+            engines.client.shutdown(targets=[extra], hub=False, block=True)
+            assert engine.wait(timeout=30) == 0
+        finally:
+            if engine.poll() is None:
+                engine.kill()
+                engine.wait()
+    assert imported == PRELOAD_THREAD
 
 
 def test_engine_exits_zero_when_asked_to_shut_down():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -100,6 +101,85 @@ def test_a_child_dies_with_its_parent_even_after_sigkill():
         os.close(pidfd)
         parent.stdout.close()
         parent.stdin.close()
+
+
+COPIES = """
+import os, sys
+from evosweep.runtime.lifetime import run_as_copies
+run_as_copies(3)
+os.write(1, b"%d\\n" % os.getpid())  # one write: the copies share the pipe
+sys.exit(int(sys.stdin.readline()))  # the status a line tells one copy to exit with
+"""
+
+
+def _copies() -> tuple[subprocess.Popen, list[int]]:
+    """The parent of 3 copies and the copies' pids, each read once the copy runs."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", COPIES], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    return parent, [int(parent.stdout.readline()) for _ in range(3)]
+
+
+def _pidfds(pids: list[int]) -> list[int]:
+    return [os.pidfd_open(pid) for pid in pids]
+
+
+def _wait_for_exits(pidfds: list[int], count: int) -> None:
+    """Returns once `count` of the processes have exited; reaching the bound fails the test."""
+    poller = select.poll()
+    for pidfd in pidfds:
+        poller.register(pidfd, select.POLLIN)
+    ended = set()
+    while len(ended) < count:
+        ready = poller.poll(EVENT_SECONDS * 1000)
+        assert ready, f"{len(ended)} of {count} exited"
+        for pidfd, _ in ready:
+            poller.unregister(pidfd)
+            ended.add(pidfd)
+
+
+def _end(parent: subprocess.Popen, pidfds: list[int]) -> None:
+    for pidfd in pidfds:
+        os.close(pidfd)
+    parent.stdin.close()
+    parent.stdout.close()
+
+
+def test_copies_share_a_parent_that_passes_a_stop_on_and_reports_how_they_ended():
+    parent, copies = _copies()
+    pidfds = _pidfds(copies)
+    try:
+        assert len(set(copies)) == 3 and parent.pid not in copies
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(EVENT_SECONDS) == 128 + signal.SIGTERM  # they ended by SIGTERM
+        _wait_for_exits(pidfds, 3)
+    finally:
+        _end(parent, pidfds)
+
+
+def test_the_first_copy_to_fail_gives_the_parent_its_status_once_all_have_ended():
+    parent, copies = _copies()
+    pidfds = _pidfds(copies)
+    try:
+        parent.stdin.write(b"3\n")  # one copy reads it and exits 3
+        parent.stdin.flush()
+        _wait_for_exits(pidfds, 1)
+        assert parent.poll() is None  # the others still run
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(EVENT_SECONDS) == 3
+    finally:
+        _end(parent, pidfds)
+
+
+def test_copies_die_with_their_parent_even_after_sigkill():
+    parent, copies = _copies()
+    pidfds = _pidfds(copies)
+    try:
+        parent.kill()
+        parent.wait()
+        _wait_for_exits(pidfds, 3)
+    finally:
+        _end(parent, pidfds)
 
 
 def _sleeper() -> subprocess.Popen:

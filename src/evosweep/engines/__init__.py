@@ -9,11 +9,12 @@ a search job reads its data and builds its search while its engines start; the e
 importing the modules it names (the estimator's) as they start, and the cluster is ready once
 they have them.
 
-Locally every socket of the cluster listens on 127.0.0.1 and `n` engines start as local
-processes, beside the controller (they read its connection file once it appears). Inside a Slurm allocation with more than one task, only the controller's
-engine-facing sockets listen on the job's cluster address (the client's, the controller's
-internal ones and the engines' own stay on loopback), and the engines start as one `srun` step,
-one engine per task (ipyparallel's own Slurm launchers would submit new batch jobs, and its MPI
+Locally every socket of the cluster listens on 127.0.0.1, and one engine program, started with
+the controller, imports the engines' modules and forks the `n` engines, which share those
+imports and connect once the client has. Inside a Slurm allocation with more than one task, only
+the controller's engine-facing sockets listen on the job's cluster address (the client's, the
+controller's internal ones and the engines' own stay on loopback), and the engines start as one
+`srun` step, one engine per task (ipyparallel's own Slurm launchers would submit new batch jobs, and its MPI
 launcher needs mpi4py). Each cluster has its own profile directory and cluster id under a fresh
 temporary directory, so concurrent jobs never share state.
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_MS = 250
 HEARTBEAT_MISSES = 20
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+PROFILE = "profile"  # the cluster's ipyparallel profile directory, inside its work directory
 
 
 class EngineStartError(RuntimeError):
@@ -176,7 +177,9 @@ def _cluster_settings(
             OWNER_VARIABLE: owner_text,
             CLUSTER_DIR_VARIABLE: str(workdir),
         }
-    launcher, address = engine_placement(config, slurm, cpus)
+    launcher, address, engine_file = engine_placement(
+        config, slurm, cpus, workdir / PROFILE / "security"
+    )
     # Only the engines' sockets listen on `address`; the client (this process, on the
     # controller's host) and the controller's internal monitor stay on loopback.
     controller_args += [
@@ -184,14 +187,14 @@ def _cluster_settings(
         f"--IPController.client_ip={LOOPBACK}",
         f"--IPController.monitor_ip={LOOPBACK}",
     ]
-    return config, controller_args, launcher, address
+    return config, controller_args, launcher, address, engine_file
 
 
 def _new_cluster(
     workdir: Path, n_engines: int, timeout, config, controller_args, launcher, address
 ):
     """The ipyparallel Cluster (not started) and its profile directory, inside `workdir`."""
-    profile_dir = workdir / "profile"
+    profile_dir = workdir / PROFILE
     for sub in ("security", "log", "pid", "startup"):
         (profile_dir / sub).mkdir(parents=True, exist_ok=True)
     (profile_dir / "security").chmod(stat.S_IRWXU)
@@ -211,12 +214,14 @@ def _new_cluster(
     return cluster, profile_dir
 
 
-def _start(cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in):
+def _start(
+    cluster: ipp.Cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in, engine_file
+):
     """Start the controller and the engines; the client once all `n_engines` registered."""
     cluster.start_controller_sync()
     _secure_connection_files(profile_dir)
     try:
-        client, error = _run(_start_engines(cluster, n_engines, timeout))
+        client, error = _run(_start_engines(cluster, n_engines, timeout, engine_file))
     finally:
         _secure_connection_files(profile_dir)
     if error is not None:
@@ -241,16 +246,23 @@ def _run(coroutine):
         return thread.submit(asyncio.run, coroutine).result()
 
 
-async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout):
+async def _start_engines(cluster: ipp.Cluster, n_engines: int, timeout, engine_file):
     """The client and None once the engines registered, or the client and the error.
 
     One event loop from the start to the wait: ipyparallel reports engines that exit through
     the loop that started them, so engines that die at start end the wait at once (an
-    EngineError) instead of after `timeout` (a TimeoutError). The client connects before any
-    engine starts: it counts engines from the hub's notifications, and one that registered
-    between the hub's answer to its connection and its subscription was never counted."""
+    EngineError) instead of after `timeout` (a TimeoutError). No engine connects before the
+    client: it counts engines from the hub's notifications, and one that registered between
+    the hub's answer to its connection and its subscription was never counted. Local engines
+    start at once and wait for `engine_file` (see placement.engine_placement); srun engines
+    start after the client connects."""
+    if engine_file is not None:
+        await cluster.start_engines(n_engines)
     client = await cluster.connect_client()
-    await cluster.start_engines(n_engines)
+    if engine_file is None:
+        await cluster.start_engines(n_engines)
+    else:
+        os.link(cluster.controller.connection_files["engine"], engine_file)
     try:
         await asyncio.wrap_future(client.wait_for_engines(n_engines, timeout=timeout, block=False))
     except (TimeoutError, ipp.error.EngineError) as error:
@@ -288,10 +300,12 @@ class StartingCluster:
             self._stopped.result()
 
 
-def _ready_cluster(cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in, where):
+def _ready_cluster(
+    cluster, profile_dir: Path, n_engines: int, timeout, keep_logs_in, where, engine_file
+):
     """The EngineCluster once its engines registered, with its start time."""
     started = time.perf_counter()
-    client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in)
+    client = _start(cluster, profile_dir, n_engines, timeout, keep_logs_in, engine_file)
     engines = EngineCluster(cluster, client, n_engines, profile_dir.parent)
     engines.start_seconds = time.perf_counter() - started
     log.info("%d engine(s) ready in %.2f s (%s)", n_engines, engines.start_seconds, where)
@@ -319,8 +333,9 @@ def starting_engine_cluster(
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
-    preload: modules the engines import (the estimator's), not in a first fit: they start as the
-    engines start, in the background, and the cluster is ready once every engine has them.
+    preload: modules the engines import (the estimator's), not in a first fit: local engines are
+    forked once they are imported, srun engines import them in the background as they start,
+    and the cluster is ready once every engine has them.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -330,7 +345,7 @@ def starting_engine_cluster(
     temporary = Path(os.environ.get("TMPDIR") or tempfile.gettempdir())
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
-    config, controller_args, launcher, address = _cluster_settings(
+    config, controller_args, launcher, address, engine_file = _cluster_settings(
         workdir, owner, cpus, slurm, protect, timeout, preload
     )
     cluster, profile_dir = _new_cluster(
@@ -339,7 +354,9 @@ def starting_engine_cluster(
 
     def start() -> EngineCluster:
         where = f"{'srun' if slurm else 'local'}, controller {address}"
-        engines = _ready_cluster(cluster, profile_dir, n_engines, timeout, keep_logs_in, where)
+        engines = _ready_cluster(
+            cluster, profile_dir, n_engines, timeout, keep_logs_in, where, engine_file
+        )
         if preload:
             engines.preload(preload)
         return engines

@@ -9,9 +9,11 @@ so tornado raises "Event loop stopped before Future completed." and every engine
 (silently: its stderr is rerouted to the client). On Slurm the engines' srun step then ends
 FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
 
-It starts importing the modules named in $EVOSWEEP_ENGINE_PRELOAD (the search's estimator's) in a
-background thread as it starts, so the import overlaps its connection and registration instead of
-following them; registration never waits for it.
+Local engines are forked: one engine program imports the modules named in
+$EVOSWEEP_ENGINE_PRELOAD (the search's estimator's) and then forks $EVOSWEEP_ENGINE_COPIES engines
+that share them, so n engines start for the CPU of one. An engine started alone (one per srun
+task) starts that import in a background thread instead, so it overlaps its connection and
+registration; registration never waits for it.
 """
 
 import contextlib
@@ -22,7 +24,8 @@ import threading
 from ipyparallel.engine import app
 
 from evosweep.engines import guard
-from evosweep.engines.programs import PRELOAD_VARIABLE
+from evosweep.engines.programs import COPIES_VARIABLE, PRELOAD_VARIABLE
+from evosweep.runtime import lifetime
 
 PRELOAD_THREAD = "evosweep-preload"
 
@@ -51,7 +54,11 @@ def import_quietly(names: list[str]) -> None:
 
 def main() -> None:
     preload = [name for name in os.environ.get(PRELOAD_VARIABLE, "").split(",") if name]
-    if preload:
+    copies = int(os.environ.get(COPIES_VARIABLE) or 0)
+    if copies:
+        import_quietly(preload)
+        lifetime.run_as_copies(copies)  # returns in each copy
+    elif preload:
         threading.Thread(
             target=import_quietly, args=(preload,), name=PRELOAD_THREAD, daemon=True
         ).start()

@@ -12,6 +12,8 @@ CLUSTER_DIR_VARIABLE = "EVOSWEEP_CLUSTER_DIR"
 WORKDIR_PREFIX = "evosweep-ipp-"
 # Modules an engine starts importing in the background as it starts (comma-separated).
 PRELOAD_VARIABLE = "EVOSWEEP_ENGINE_PRELOAD"
+# Set for local engines: how many engines one engine program forks once it has imported them.
+COPIES_VARIABLE = "EVOSWEEP_ENGINE_COPIES"
 
 ENGINE_CMD = [sys.executable, "-m", "evosweep.engines.engine"]
 CONTROLLER_CMD = [sys.executable, "-m", "evosweep.engines.controller"]

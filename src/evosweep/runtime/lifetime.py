@@ -3,6 +3,8 @@
 - `die_with_parent`: the kernel's parent-death signal (prctl PR_SET_PDEATHSIG), for a child
   started by the process it serves; `children_die_with_this_process` sets it in every child
   this process forks (ipyparallel's controller forks its schedulers).
+- `run_as_copies`: a process that has imported what it needs forks copies of itself that share
+  those imports, stays their parent and passes its stop signals on to them.
 - `when_any_ends`: a thread waits on pidfds (no polling) and calls back once one of the watched
   processes has exited; `watch_owner` does it for an owner record (evosweep.runtime.rundirs),
   so a process started elsewhere (an engine under srun) follows the process that owns it.
@@ -10,15 +12,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 
 from evosweep.runtime import rundirs
+from evosweep.runtime.signals import stop_on_signals
 
 PR_SET_PDEATHSIG = 1
 # How often an owner is checked where the kernel has no pidfd (before Linux 5.3).
@@ -43,6 +48,41 @@ def children_die_with_this_process(signum: int = signal.SIGKILL) -> None:
         forking[0] = os.getpid()
 
     os.register_at_fork(before=remember, after_in_child=lambda: die_with_parent(forking[0], signum))
+
+
+def run_as_copies(copies: int) -> None:
+    """Fork `copies` children and return in each of them. This process stays their parent: it
+    passes a stop signal on to them, waits for them all, then exits with the status of the
+    first to fail (0 if none did). They die with it (SIGKILL), so none outlives a killed parent.
+
+    What this process imported before the call is shared by the copies (copy-on-write), so
+    they start for the CPU of one."""
+    parent = os.getpid()
+    children = set()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of any fork in a process with threads; the libraries that start
+        # one at import (pyarrow's jemalloc) make their own state safe across a fork.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for _ in range(copies):
+            child = os.fork()
+            if child == 0:
+                die_with_parent(parent)
+                return
+            children.add(child)
+
+    def pass_on(signum):
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    failed = 0
+    with stop_on_signals(on_signal=pass_on):
+        while children:
+            child, status = os.wait()  # in the order they end
+            children.discard(child)
+            code = os.waitstatus_to_exitcode(status)
+            failed = failed or (128 - code if code < 0 else code)  # signal N: 128 + N
+    os._exit(failed)
 
 
 def when_any_ends(pids: Iterable[int], on_end: Callable[[int], None], name: str) -> bool:
