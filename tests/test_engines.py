@@ -60,13 +60,14 @@ def _module_telling_who_imported_it(tmp_path, monkeypatch) -> None:
 def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, monkeypatch):
     """starting_engine_cluster yields before its engines are up; local engines are forked from
     one process once it has imported `preload` (a module that cannot be imported is left to
-    the fit that needs it), so each has it without importing it itself; the stop that `using`
+    the fit that needs it), so each has it without importing it itself, with numpy's global
+    random stream its own; the stop that `using`
     begins has ended, engines, their parent and work directory gone, when the context exits."""
     from evosweep.engines import starting_engine_cluster
 
     _module_telling_who_imported_it(tmp_path, monkeypatch)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    preload = ("colorsys", "importing_thread", "evosweep_no_such_module")
+    preload = ("colorsys", "importing_thread", "numpy.random", "evosweep_no_such_module")
     with starting_engine_cluster(2, slurm=False, preload=preload) as starting:
         with starting.using() as engines:
             loaded = engines.client[:].apply_sync(
@@ -77,9 +78,11 @@ def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, m
                     os.getpid(),
                 )
             )
+            draws = engines.client[:].apply_sync(lambda: sys.modules["numpy.random"].random())
     assert [have for have, *_ in loaded] == [True, True]
     assert len({imported_by for _, imported_by, _, _ in loaded}) == 1
     assert all(imported_by == parent != pid for _, imported_by, parent, pid in loaded)
+    assert draws[0] != draws[1]  # each copy its own random stream, as separate processes
     assert not list(tmp_path.glob("evosweep-ipp-*"))
     for pid in {parent for _, _, parent, _ in loaded} | {pid for *_, pid in loaded}:
         with pytest.raises(ProcessLookupError):

@@ -19,6 +19,7 @@ registration; registration never waits for it.
 import contextlib
 import importlib
 import os
+import sys
 import threading
 
 from ipyparallel.engine import app
@@ -58,6 +59,8 @@ def main() -> None:
     if copies:
         import_quietly(preload)
         lifetime.run_as_copies(copies)  # returns in each copy
+        if "numpy.random" in sys.modules:  # each copy its own global stream, as processes have
+            sys.modules["numpy.random"].seed()
     elif preload:
         threading.Thread(
             target=import_quietly, args=(preload,), name=PRELOAD_THREAD, daemon=True
