@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import stat
 import subprocess
@@ -89,59 +90,44 @@ def test_a_cluster_started_in_the_background_preloads_and_is_stopped(tmp_path, m
             os.kill(pid, 0)
 
 
+@contextlib.contextmanager
+def _engine_started_alone(engines, environment=None):
+    """One more engine of `engines`' cluster, started by itself (as under srun): its id, once
+    registered, and its process, killed on the way out if still running."""
+    cluster = engines.cluster
+    engine = subprocess.Popen(
+        [*ENGINE_CMD, f"--profile-dir={cluster.profile_dir}", f"--cluster-id={cluster.cluster_id}"],
+        env=dict(os.environ, **(environment or {})),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        engines.client.wait_for_engines(engines.n_engines + 1, timeout=60)
+        yield max(engines.client.ids), engine
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+
+
 def test_an_engine_started_alone_preloads_in_a_thread_of_its_own(tmp_path, monkeypatch):
     """An engine that is not forked (one per srun task) imports `preload` in the background, so
     the import overlaps its registration."""
     _module_telling_who_imported_it(tmp_path, monkeypatch)
     with engine_cluster(1, slurm=False) as engines:
-        cluster = engines.cluster
-        engine = subprocess.Popen(
-            [
-                *ENGINE_CMD,
-                f"--profile-dir={cluster.profile_dir}",
-                f"--cluster-id={cluster.cluster_id}",
-            ],
-            env=dict(os.environ, **{PRELOAD_VARIABLE: "importing_thread"}),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            engines.client.wait_for_engines(2, timeout=60)
-            extra = max(engines.client.ids)
+        with _engine_started_alone(engines, {PRELOAD_VARIABLE: "importing_thread"}) as (extra, _):
             imported = engines.client[extra].apply_sync(lambda: __import__("importing_thread").NAME)
-            engines.client.shutdown(targets=[extra], hub=False, block=True)
-            assert engine.wait(timeout=30) == 0
-        finally:
-            if engine.poll() is None:
-                engine.kill()
-                engine.wait()
     assert imported == PRELOAD_THREAD
 
 
 def test_engine_exits_zero_when_asked_to_shut_down():
     """Stock ipengine 9.2 exits 1 after a shutdown request, which fails an srun step."""
     with engine_cluster(1, slurm=False) as engines:
-        cluster = engines.cluster
-        engine = subprocess.Popen(
-            [
-                *ENGINE_CMD,
-                f"--profile-dir={cluster.profile_dir}",
-                f"--cluster-id={cluster.cluster_id}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            engines.client.wait_for_engines(2, timeout=60)
-            extra = max(engines.client.ids)
-            engines.client.shutdown(targets=[extra], hub=False, block=True)
+        with _engine_started_alone(engines) as (extra, engine):
+            # Its reply may never leave: the engine exits at once, as stop_cluster expects.
+            engines.client.shutdown(targets=[extra], hub=False, block=False)
             assert engine.wait(timeout=30) == 0
-        finally:
-            if engine.poll() is None:
-                engine.kill()
-                engine.wait()
 
 
 def test_cluster_stops_on_exception():

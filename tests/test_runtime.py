@@ -4,6 +4,7 @@ and the engine programs' guard reading the owner the cluster passed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -112,16 +113,24 @@ sys.exit(int(sys.stdin.readline()))  # the status a line tells one copy to exit 
 """
 
 
-def _copies() -> tuple[subprocess.Popen, list[int]]:
-    """The parent of 3 copies and the copies' pids, each read once the copy runs."""
+@contextlib.contextmanager
+def _copies():
+    """The parent of 3 copies, the copies' pids (each read once the copy runs) and a pidfd of
+    each; whatever is left is killed on the way out."""
     parent = subprocess.Popen(
         [sys.executable, "-c", COPIES], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    return parent, [int(parent.stdout.readline()) for _ in range(3)]
-
-
-def _pidfds(pids: list[int]) -> list[int]:
-    return [os.pidfd_open(pid) for pid in pids]
+    pids = [int(parent.stdout.readline()) for _ in range(3)]
+    pidfds = [os.pidfd_open(pid) for pid in pids]
+    try:
+        yield parent, pids, pidfds
+    finally:
+        parent.kill()  # its copies die with it
+        parent.wait()
+        for pidfd in pidfds:
+            os.close(pidfd)
+        parent.stdin.close()
+        parent.stdout.close()
 
 
 def _wait_for_exits(pidfds: list[int], count: int) -> None:
@@ -138,48 +147,29 @@ def _wait_for_exits(pidfds: list[int], count: int) -> None:
             ended.add(pidfd)
 
 
-def _end(parent: subprocess.Popen, pidfds: list[int]) -> None:
-    for pidfd in pidfds:
-        os.close(pidfd)
-    parent.stdin.close()
-    parent.stdout.close()
-
-
 def test_copies_share_a_parent_that_passes_a_stop_on_and_reports_how_they_ended():
-    parent, copies = _copies()
-    pidfds = _pidfds(copies)
-    try:
-        assert len(set(copies)) == 3 and parent.pid not in copies
+    with _copies() as (parent, pids, pidfds):
+        assert len(set(pids)) == 3 and parent.pid not in pids
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(EVENT_SECONDS) == 128 + signal.SIGTERM  # they ended by SIGTERM
         _wait_for_exits(pidfds, 3)
-    finally:
-        _end(parent, pidfds)
 
 
 def test_the_first_copy_to_fail_gives_the_parent_its_status_once_all_have_ended():
-    parent, copies = _copies()
-    pidfds = _pidfds(copies)
-    try:
+    with _copies() as (parent, _, pidfds):
         parent.stdin.write(b"3\n")  # one copy reads it and exits 3
         parent.stdin.flush()
         _wait_for_exits(pidfds, 1)
         assert parent.poll() is None  # the others still run
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(EVENT_SECONDS) == 3
-    finally:
-        _end(parent, pidfds)
 
 
 def test_copies_die_with_their_parent_even_after_sigkill():
-    parent, copies = _copies()
-    pidfds = _pidfds(copies)
-    try:
+    with _copies() as (parent, _, pidfds):
         parent.kill()
         parent.wait()
         _wait_for_exits(pidfds, 3)
-    finally:
-        _end(parent, pidfds)
 
 
 def _sleeper() -> subprocess.Popen:

@@ -67,7 +67,7 @@ def main() -> None:
         ).start()
     guard.watch_owner(lambda: guard.leave("the process that owns this cluster is gone"), False)
     IPEngine.launch_instance()
-    guard.exit_at_once(0)  # a requested shutdown: its reply is sent; nothing else is owed
+    guard.exit_at_once(0)  # a requested shutdown: nobody waits for its reply (stop_cluster)
 
 
 if __name__ == "__main__":
