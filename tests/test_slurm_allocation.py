@@ -1,6 +1,7 @@
-"""What a job's nodes hold, read from Slurm: 6 tasks over the 3 nodes of 4 CPUs are packed
-unevenly (4, 1, 1), and the workers go where the CPUs are (an srun step asking a node for more
-tasks than the job has CPUs there fails: "Requested node configuration is not available")."""
+"""What a job's nodes hold, read from Slurm: 7 tasks over the 3 nodes of 4 CPUs can only be packed
+unevenly (4, 2, 1 on idle nodes, other shapes while other tests' jobs hold CPUs), and the workers
+go where the CPUs are (an srun step asking a node for more tasks than the job has CPUs there
+fails: "Requested node configuration is not available")."""
 
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ def expand(counts: str) -> list[int]:
 
 def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path):
     out = tmp_path / "slots.json"
-    command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n6", "-t", "5"]
+    command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n7", "-t", "5"]
     command += ["-o", str(out), "--wrap", f'{sys.executable} -c "{PROGRAM}"']
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     seen = json.loads(out.read_text())
     given = dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
-    assert sorted(given.values()) != [2, 2, 2], given  # the packing this test is about
+    assert len(set(given.values())) > 1, given  # the uneven packing this test is about
     slots = [tuple(slot) for slot in seen["slots"]]
     assert slots[0][0] == seen["batch"], slots
     assert dict(slots) == given, (slots, given)
