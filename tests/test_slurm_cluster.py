@@ -85,8 +85,8 @@ def srun(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def test_every_node_takes_jobs(slurm_cluster):
-    # Other tests' jobs may be running, so "mixed"/"allocated" count too; "idle*" (not
-    # responding), "down" or "drained" do not.
+    # Other tests' jobs may be running or waiting, so "mixed", "allocated" and "planned" count
+    # too; "idle*" (not responding), "down" or "drained" do not.
     states = node_states()
     assert len(NODES) >= 3 and slurm_cluster == NODES
     assert all(states.get(node) in USABLE_STATES for node in NODES), states

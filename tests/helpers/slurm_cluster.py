@@ -41,7 +41,8 @@ LOGIN_ADDRESS = f"{NET}.1"
 PARTITION = "debug"
 ACCOUNT = os.environ.get("EVOSWEEP_SLURM_ACCOUNT", "evosweep")
 NETNS_PREFIX = "evosweep-"
-USABLE_STATES = {"idle", "mixed", "allocated", "completing"}
+# "planned": kept free by the backfill scheduler for a pending job (another test's), and up.
+USABLE_STATES = {"idle", "mixed", "allocated", "completing", "planned"}
 
 SACCT_FIELDS = [
     "JobID",
