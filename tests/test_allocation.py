@@ -46,3 +46,14 @@ def test_without_per_node_cpus_the_job_s_cpus_are_shared_evenly(monkeypatch):
 @pytest.mark.parametrize(("ids", "count"), [("0", 1), ("0-3", 4), ("0,2-3", 3), ("1,5", 2)])
 def test_slurm_id_lists_are_counted(ids, count):
     assert allocation.count_ids(ids) == count
+
+
+def test_workers_are_spread_as_the_nodes_slots_allow():
+    # 32 tasks over 16 nodes of 4 CPUs, as Slurm packed them.
+    hosts = [f"node{i}" for i in range(16)]
+    slots = [4] * 5 + [2] + [1] * 10
+    assert allocation.spread(32, hosts, slots) == list(zip(hosts, slots, strict=True))
+    assert allocation.spread(5, ["a", "b", "c"]) == [("a", 2), ("b", 2), ("c", 1)]
+    assert allocation.spread(4, ["a", "b", "c"], [4, 1, 1]) == [("a", 2), ("b", 1), ("c", 1)]
+    # Past every host's slots the workers go round-robin on (oversubscribed, as configured).
+    assert allocation.spread(7, ["a", "b"], [1, 2]) == [("a", 3), ("b", 4)]

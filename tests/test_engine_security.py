@@ -268,16 +268,20 @@ def test_no_port_is_reachable_from_another_network_namespace(tmp_path):
 
 
 FAKE_SRUN = """\
+import os
 import subprocess
 import sys
 
-# srun -n N [--options] program...: N local copies of the program, like one step of N tasks
+# srun -n N --nodelist=a,b [--options] program...: one local copy of the program per node,
+# like a step of one task per node, each told its node's name as slurmd tells a task
 arguments = sys.argv[1:]
-count = int(arguments[arguments.index("-n") + 1])
 program = arguments[arguments.index("-n") + 2 :]
 while program[0].startswith("--"):
+    if program[0].startswith("--nodelist="):
+        nodes = program[0].partition("=")[2].split(",")
     program = program[1:]
-tasks = [subprocess.Popen(program) for _ in range(count)]
+assert len(nodes) == int(arguments[arguments.index("-n") + 1]), arguments
+tasks = [subprocess.Popen(program, env={**os.environ, "SLURMD_NODENAME": node}) for node in nodes]
 sys.exit(max(task.wait() for task in tasks))
 """
 
@@ -288,6 +292,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     """The Slurm code path (srun launcher, cluster address) with a stand-in srun that starts
     the step's tasks on this host, and the veth address as the job's cluster address: only
     the controller's engine-facing ports are on it, CURVE-protected; the rest on loopback."""
+    from evosweep import allocation
     from evosweep.runtime import addresses
 
     bin_dir = tmp_path / "bin"
@@ -300,6 +305,7 @@ def test_slurm_mode_listens_for_engines_on_the_cluster_address_only(tmp_path, mo
     work_dir.mkdir()
     with _network_namespace() as (namespace, address):
         monkeypatch.setattr(addresses, "cluster_address", lambda: address)
+        monkeypatch.setattr(allocation, "job_slots", lambda cpus: [("node1", 1), ("node2", 1)])
         with engine_cluster(2, slurm=True) as engines:
             pids = engines.engine_pids()
             with _busy(engines, work_dir):

@@ -14,7 +14,7 @@ from ipyparallel.error import RemoteError
 from joblib import Parallel, delayed
 
 from evosweep.engines import ENGINE_CMD, engine_cluster
-from evosweep.engines.engine import PRELOAD_THREAD
+from evosweep.engines.engine import PRELOAD_THREAD, copies_here
 from evosweep.engines.programs import PRELOAD_VARIABLE
 from helpers.engine_faults import EngineKiller, hang_if_victim
 
@@ -311,3 +311,11 @@ def test_engines_that_never_register_fail_with_their_log_named(
     assert str(keep) in str(raised.value) and "\n" not in str(raised.value)
     assert "engine cannot start" in "".join(log.read_text() for log in keep.iterdir())
     assert not list(tmp_path.glob("evosweep-ipp-*"))  # the work directory went with it
+
+
+def test_each_node_forks_the_engine_count_it_was_given():
+    assert copies_here("", "") == 0  # an engine alone
+    assert copies_here("3", "") == 3  # local
+    assert copies_here("node1=4,node2=2,node3=1", "node2") == 2
+    with pytest.raises(SystemExit, match="node 'node9' has no engine count"):
+        copies_here("node1=4,node2=2", "node9")

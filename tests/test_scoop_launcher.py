@@ -511,14 +511,3 @@ def test_sigkill_inside_a_slurm_job_leaves_no_process_on_any_node(kill, tmp_path
             pass
         subprocess.run(["scancel", job], capture_output=True)
         os.close(reader)
-
-
-def test_workers_are_spread_as_the_nodes_slots_allow():
-    # 32 tasks over 16 nodes of 4 CPUs, as Slurm packed them.
-    hosts = [f"node{i}" for i in range(16)]
-    slots = [4] * 5 + [2] + [1] * 10
-    assert scoop_launcher.spread(32, hosts, slots) == list(zip(hosts, slots, strict=True))
-    assert scoop_launcher.spread(5, ["a", "b", "c"]) == [("a", 2), ("b", 2), ("c", 1)]
-    assert scoop_launcher.spread(4, ["a", "b", "c"], [4, 1, 1]) == [("a", 2), ("b", 1), ("c", 1)]
-    # Past every host's slots the workers go round-robin on (oversubscribed, as configured).
-    assert scoop_launcher.spread(7, ["a", "b"], [1, 2]) == [("a", 3), ("b", 4)]

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from evosweep.engines import ENGINE_CMD
 from helpers.slurm_cluster import ACCOUNT, PARTITION, hostnames
 
 pytestmark = pytest.mark.slurm
@@ -46,3 +47,35 @@ def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path)
     assert dict(tuple(slot) for slot in seen["two_cpus"]) == {
         host: max(1, cpus // 2) for host, cpus in given.items()
     }
+
+
+ENGINES = (
+    "import json, os, psutil; from evosweep.engines import engine_cluster\n"
+    "def where():\n"
+    "    import os, psutil\n"
+    "    parent = psutil.Process().parent()\n"
+    "    return os.environ['SLURMD_NODENAME'], parent.pid, parent.cmdline()\n"
+    "with engine_cluster(tasks=7) as engines:\n"
+    "    where = engines.client[:].apply_sync(where)\n"
+    "print(json.dumps({'engines': where, 'cpus': os.environ['SLURM_JOB_CPUS_PER_NODE'],"
+    " 'nodes': os.environ['SLURM_JOB_NODELIST']}))"
+)
+
+
+def test_each_node_forks_as_many_engines_as_its_cpus_hold(slurm_cluster, tmp_path):
+    out = tmp_path / "engines.json"
+    (tmp_path / "engines.py").write_text(ENGINES)
+    command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n7", "-t", "5"]
+    command += ["-o", str(out), "--wrap", f"{sys.executable} {tmp_path / 'engines.py'}"]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    seen = json.loads(out.read_text())
+    given = dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
+    parents = {}
+    for node, parent, command in seen["engines"]:
+        parents.setdefault(node, set()).add((parent, tuple(command)))
+    counts = {node: [engine[0] for engine in seen["engines"]].count(node) for node in parents}
+    assert counts == given, (counts, given)
+    # One engine program per node, the srun task, forked them all.
+    assert all(len(forked) == 1 for forked in parents.values()), parents
+    programs = {command[: len(ENGINE_CMD)] for forked in parents.values() for _, command in forked}
+    assert programs == {tuple(ENGINE_CMD)}, parents

@@ -212,7 +212,7 @@ def test_engines_ran_on_every_node_and_met_the_controller_on_the_batch_node(runs
     job = rule_job(runs, "search", "svc_iris")["JobID"]
     steps = job_steps(job)
     engines = engine_steps(job, steps)
-    assert len(engines) == 1, steps  # one step, one engine per task
+    assert len(engines) == 1, steps  # one step, one task per node
     (step,) = engines
     assert step["NTasks"] == str(len(NODES)), step
     assert sorted(hostnames(step["NodeList"])) == sorted(NODES), step

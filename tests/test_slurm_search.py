@@ -77,7 +77,7 @@ def test_search_on_slurm_equals_local(slurm_cluster, tmp_path, config):
     steps = sacct(job["JobID"], fields=fields)
     batch = [s for s in steps if s["JobID"] == f"{job['JobID']}.batch"]
     assert [(s["State"], s["ExitCode"]) for s in batch] == [("COMPLETED", "0:0")], steps
-    # Numbered steps are srun steps; the engines' step runs one task per engine and must end
+    # Numbered steps are srun steps; the engines' step runs one task per node and must end
     # COMPLETED (exit 0 after the shutdown request), not FAILED or CANCELLED.
     engine_steps = [s for s in steps if re.fullmatch(rf"{job['JobID']}\.\d+", s["JobID"])]
     assert engine_steps, steps

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 from evosweep.runtime import slurm
 
@@ -67,6 +68,22 @@ def job_slots(cpus_per_worker: int = 1) -> list[tuple[str, int]]:
         cpus = [(host, int(job["NumCPUs"]) // len(hosts)) for host in hosts]
     slots = [(host, max(1, count // max(1, cpus_per_worker))) for host, count in cpus]
     return sorted(slots, key=lambda slot: slot[0] != job.get("BatchHost"))
+
+
+def spread(
+    workers: int, hosts: Sequence[str], slots: Sequence[int] | None = None
+) -> list[tuple[str, int]]:
+    """`workers` spread round-robin over `hosts` (the first one gets the origin), at most
+    `slots[i]` on host i while any host has room; past every host's slots, round-robin on."""
+    room = list(slots) if slots else [workers] * len(hosts)
+    counts = [0] * len(hosts)
+    placed = 0
+    while placed < workers:
+        open_hosts = [i for i, count in enumerate(counts) if count < room[i]]
+        for i in (open_hosts or range(len(hosts)))[: workers - placed]:
+            counts[i] += 1
+            placed += 1
+    return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
 
 
 def count_ids(ranges: str) -> int:

@@ -137,7 +137,14 @@ def _keep_logs(cluster: ipp.Cluster, keep_dir: Path | None) -> list[Path]:
 
 
 def _cluster_settings(
-    workdir: Path, owner: dict, cpus: int, slurm: bool, protect: bool, timeout: float, preload
+    workdir: Path,
+    owner: dict,
+    n_engines: int,
+    cpus: int,
+    slurm: bool,
+    protect: bool,
+    timeout: float,
+    preload,
 ):
     """The traitlets Config, controller arguments, launcher options and bind address of a
     cluster whose files live in `workdir`; neither side gives up on the other's registration
@@ -178,7 +185,7 @@ def _cluster_settings(
             CLUSTER_DIR_VARIABLE: str(workdir),
         }
     launcher, address, engine_file = engine_placement(
-        config, slurm, cpus, workdir / PROFILE / "security"
+        config, slurm, n_engines, cpus, workdir / PROFILE / "security"
     )
     # Only the engines' sockets listen on `address`; the client (this process, on the
     # controller's host) and the controller's internal monitor stay on loopback.
@@ -333,9 +340,9 @@ def starting_engine_cluster(
     keep_logs_in: where engine logs are copied if the engines fail to start.
     tasks, cpus_per_task: the Slurm job's, when known (e.g. from snakemake's resources).
     protect: False turns CURVE and the orphan watchdogs off, only to measure their cost.
-    preload: modules the engines import (the estimator's), not in a first fit: local engines are
-    forked once they are imported, srun engines import them in the background as they start,
-    and the cluster is ready once every engine has them.
+    preload: modules the engines import (the estimator's), not in a first fit: each node's
+    engines are forked once they are imported, and the cluster is ready once every engine has
+    them.
     """
     slurm = allocation.spans_tasks(tasks) if slurm is None else slurm
     if n_engines is None:
@@ -346,7 +353,7 @@ def starting_engine_cluster(
     workdir = rundirs.create(temporary, WORKDIR_PREFIX, owner)
     cpus = allocation.cpus_per_worker(cpus_per_task)
     config, controller_args, launcher, address, engine_file = _cluster_settings(
-        workdir, owner, cpus, slurm, protect, timeout, preload
+        workdir, owner, n_engines, cpus, slurm, protect, timeout, preload
     )
     cluster, profile_dir = _new_cluster(
         workdir, n_engines, timeout, config, controller_args, launcher, address

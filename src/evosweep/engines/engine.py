@@ -9,11 +9,12 @@ so tornado raises "Event loop stopped before Future completed." and every engine
 (silently: its stderr is rerouted to the client). On Slurm the engines' srun step then ends
 FAILED (ExitCode 1:0). Any other error, and a SIGTERM, still exit non-zero.
 
-Local engines are forked: one engine program imports the modules named in
-$EVOSWEEP_ENGINE_PRELOAD (the search's estimator's) and then forks $EVOSWEEP_ENGINE_COPIES engines
-that share them, so n engines start for the CPU of one. An engine started alone (one per srun
-task) starts that import in a background thread instead, so it overlaps its connection and
-registration; registration never waits for it.
+Engines are forked: one engine program (local, or the srun task on each node) imports the
+modules named in $EVOSWEEP_ENGINE_PRELOAD (the search's estimator's) and then forks the engines
+that share them, so a node's engines start for the CPU of one and read the modules from a shared
+file system once. $EVOSWEEP_ENGINE_COPIES says how many: a count, or "node=count,..." for srun
+(Slurm's node names). An engine started alone starts that import in a background thread instead,
+so it overlaps its connection and registration.
 """
 
 import contextlib
@@ -53,9 +54,19 @@ def import_quietly(names: list[str]) -> None:
             importlib.import_module(name)
 
 
+def copies_here(copies: str, node: str) -> int:
+    """How many engines to fork on `node`: "4" everywhere, "node1=4,node2=2" per node."""
+    if "=" not in copies:
+        return int(copies or 0)
+    per_node = dict(part.split("=") for part in copies.split(","))
+    if node not in per_node:
+        sys.exit(f"evosweep engine: node {node!r} has no engine count in {COPIES_VARIABLE}")
+    return int(per_node[node])
+
+
 def main() -> None:
     preload = [name for name in os.environ.get(PRELOAD_VARIABLE, "").split(",") if name]
-    copies = int(os.environ.get(COPIES_VARIABLE) or 0)
+    copies = copies_here(os.environ.get(COPIES_VARIABLE, ""), os.environ.get("SLURMD_NODENAME", ""))
     if copies:
         import_quietly(preload)
         lifetime.run_as_copies(copies)  # returns in each copy

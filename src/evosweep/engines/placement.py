@@ -1,26 +1,34 @@
-"""Where a cluster's engines run: local processes forked by one engine program, or one srun step
-inside the job's Slurm allocation (one engine per task)."""
+"""Where a cluster's engines run: local processes forked by one engine program, or one srun
+step inside the job's Slurm allocation whose task on each node forks that node's engines."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ipyparallel.cluster.launcher import EngineLauncher, LocalEngineLauncher, MPILauncher
-from traitlets import List, Unicode
+from traitlets import Dict, List, Unicode
 from traitlets.config import Config
 
+from evosweep import allocation
 from evosweep.engines.programs import COPIES_VARIABLE
 from evosweep.runtime import addresses
 from evosweep.runtime.addresses import LOOPBACK
 
+# srun reads these from the job's environment as the step's --cpus-per-task (Slurm 23.11+),
+# which would also bind each node's task, and so all its engines, to that many CPUs.
+TASK_CPU_VARIABLES = ("SLURM_CPUS_PER_TASK", "SRUN_CPUS_PER_TASK", "SLURM_TRES_PER_TASK")
+
 
 class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
-    """`srun -n N [srun args] ipengine ...` inside the current allocation: one engine per task.
+    """`srun -n <nodes> --ntasks-per-node=1 [srun args] engine ...` inside the current
+    allocation: the task on each node imports once and forks `engines_per_node[node]` engines,
+    which share the CPUs the job holds there.
 
-    Unlike MPIEngineSetLauncher it does not pass `--mpi` to ipengine (no mpi4py needed).
+    Unlike MPIEngineSetLauncher it does not pass `--mpi` to the engines (no mpi4py needed).
     """
 
-    mpi_cmd = List(["srun"], config=True)
+    mpi_cmd = List(["env", *(f"--unset={name}" for name in TASK_CPU_VARIABLES), "srun"])
+    engines_per_node = Dict(config=True)
     name = Unicode("ipengine-srun")
 
     @property
@@ -32,8 +40,14 @@ class SrunEngineSetLauncher(MPILauncher, EngineLauncher):
         return self.cluster_args + self.engine_args
 
     def start(self, n):
-        self.n = n
-        return super().start(n)
+        counts = self.engines_per_node
+        if sum(counts.values()) != n:
+            raise ValueError(f"{n} engines asked for, {counts} placed")
+        self.environment = {
+            **self.environment,
+            COPIES_VARIABLE: ",".join(f"{node}={count}" for node, count in counts.items()),
+        }
+        return super().start(len(counts))
 
 
 class ForkedEngineSetLauncher(LocalEngineLauncher):
@@ -52,7 +66,7 @@ class ForkedEngineSetLauncher(LocalEngineLauncher):
 ENGINE_FILE = "engines-may-connect.json"
 
 
-def engine_placement(config: Config, slurm: bool, cpus: int, security_dir: Path):
+def engine_placement(config: Config, slurm: bool, n_engines: int, cpus: int, security_dir: Path):
     """The Cluster's launcher options, the engines' bind address, and the connection file the
     client must publish (under `security_dir`) once it is connected: None for srun engines.
 
@@ -66,11 +80,16 @@ def engine_placement(config: Config, slurm: bool, cpus: int, security_dir: Path)
         engine_file = security_dir / ENGINE_FILE
         config.EngineLauncher.engine_args.append(f"--IPEngine.url_file={engine_file}")
         return {"engine_launcher_class": ForkedEngineSetLauncher}, LOOPBACK, engine_file
-    # One step, one engine per task, each engine bound to its task's cpus; an engine that
+    # Each node's engines as many as the job's CPUs there hold (Slurm may pack a job unevenly).
+    # Without --exact the step's task on a node gets all the job's CPUs there; an engine that
     # exits must not take the others down.
+    hosts, slots = zip(*allocation.job_slots(cpus), strict=True)
+    placed = dict(allocation.spread(n_engines, hosts, slots))
+    config.SrunEngineSetLauncher.engines_per_node = placed
     config.SrunEngineSetLauncher.mpi_args = [
-        f"--cpus-per-task={cpus}",
+        f"--nodes={len(placed)}",
+        f"--nodelist={','.join(placed)}",
+        "--ntasks-per-node=1",
         "--kill-on-bad-exit=0",
-        "--exact",
     ]
     return {"engine_launcher_class": SrunEngineSetLauncher}, addresses.cluster_address(), None

@@ -40,6 +40,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
+from evosweep.allocation import spread
 from evosweep.evolve import scoop_secure
 from evosweep.evolve.scoop_supervisor import KILL_SECONDS, Supervisor
 from evosweep.runtime import rundirs, signals
@@ -61,22 +62,6 @@ def default_runtime_root() -> Path:
     """Per-user root for run directories on this host (a run spanning nodes needs a shared one)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
     return Path(base) / f"evosweep-scoop-{os.getuid()}"
-
-
-def spread(
-    workers: int, hosts: Sequence[str], slots: Sequence[int] | None = None
-) -> list[tuple[str, int]]:
-    """`workers` spread round-robin over `hosts` (the first one gets the origin), at most
-    `slots[i]` on host i while any host has room; past every host's slots, round-robin on."""
-    room = list(slots) if slots else [workers] * len(hosts)
-    counts = [0] * len(hosts)
-    placed = 0
-    while placed < workers:
-        open_hosts = [i for i, count in enumerate(counts) if count < room[i]]
-        for i in (open_hosts or range(len(hosts)))[: workers - placed]:
-            counts[i] += 1
-            placed += 1
-    return [(host, count) for host, count in zip(hosts, counts, strict=True) if count]
 
 
 class ScoopRun:
