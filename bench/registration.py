@@ -11,6 +11,10 @@ floor on those cores.
     python bench/registration.py --engines 32 --starts 10             # local engines
     set -a; . tests/slurm/wide.env; set +a                            # the 16-node cluster
     python bench/registration.py --engines 64 --starts 10 --nodes 16  # one sbatch job
+
+--preload names modules the engines import as a search's do (its estimator's, e.g.
+sklearn.model_selection sklearn.svm); each start then also prints `ready_seconds`, from the
+call to the cluster ready with them imported.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -49,9 +54,12 @@ def start_cpu(engines, pids: list[int]) -> dict[str, float]:
     what launched the engines: this process, srun and the steps' slurmstepd on the nodes."""
     controller = psutil.Process(engines.cluster.controller.process.pid)
     engine_processes = [psutil.Process(pid) for pid in pids]
-    # Local engines are forked by one engine program once it has imported what they need.
+    # Engines are forked by one engine program (local, or each node's srun task) once it has
+    # imported what they need.
     engine_processes += {
-        process.parent() for process in engine_processes if process.parent().cmdline() == ENGINE_CMD
+        process.parent()
+        for process in engine_processes
+        if process.parent().cmdline()[: len(ENGINE_CMD)] == ENGINE_CMD
     }
     this = psutil.Process()
     launch = {this, *this.children()} | {process.parent() for process in engine_processes}
@@ -63,11 +71,12 @@ def start_cpu(engines, pids: list[int]) -> dict[str, float]:
     }
 
 
-def one_start(n_engines: int, slurm: bool) -> dict:
+def one_start(n_engines: int, slurm: bool, preload: tuple[str, ...]) -> dict:
     """One start, its wall time, its floor and its ratio to the floor; `free_ratio` is the ratio
     to the floor on the cores the machine's other users left free meanwhile."""
     machine_before = machine_cpu_seconds()
     this_before = own_cpu(psutil.Process())
+    called = time.monotonic()
     try:
         with engine_cluster(
             n_engines,
@@ -75,7 +84,9 @@ def one_start(n_engines: int, slurm: bool) -> dict:
             timeout=HANG_GUARD_SECONDS,
             tasks=n_engines if slurm else None,
             cpus_per_task=1 if slurm else None,
+            preload=preload,
         ) as engines:
+            ready = time.monotonic() - called
             machine = machine_cpu_seconds() - machine_before
             seconds = engines.start_seconds
             pids = engines.engine_pids()
@@ -89,6 +100,7 @@ def one_start(n_engines: int, slurm: bool) -> dict:
     return {
         "registered": len(set(pids)) == n_engines,
         "seconds": round(seconds, 2),
+        "ready_seconds": round(ready, 2),
         "floor": round(floor, 2),
         "ratio": round(seconds / floor, 2),
         "free_cores": round(free_cores, 2),
@@ -97,10 +109,10 @@ def one_start(n_engines: int, slurm: bool) -> dict:
     }
 
 
-def run_starts(n_engines: int, starts: int, slurm: bool) -> list[dict]:
+def run_starts(n_engines: int, starts: int, slurm: bool, preload: tuple[str, ...]) -> list[dict]:
     results = []
     for index in range(starts):
-        result = one_start(n_engines, slurm)
+        result = one_start(n_engines, slurm, preload)
         print(json.dumps({"start": index + 1, "engines": n_engines, **result}), flush=True)
         results.append(result)
     return results
@@ -119,7 +131,8 @@ def summary(n_engines: int, results: list[dict], where: str) -> str:
             f", floor median {median('floor'):.1f} s, ratio median {median('ratio'):.2f}"
             f" (max {max(r['ratio'] for r in good):.2f}); on the cores others left free:"
             f" {median('free_cores'):.2f} cores, ratio median {median('free_ratio'):.2f}"
-            f" (max {max(r['free_ratio'] for r in good):.2f})"
+            f" (max {max(r['free_ratio'] for r in good):.2f}); ready (from the call, modules"
+            f" imported) median {median('ready_seconds'):.1f} s"
         )
     return line
 
@@ -128,6 +141,7 @@ def submit(args) -> list[dict]:
     """Run the starts in one sbatch job of `engines` tasks over `nodes` nodes; its lines."""
     command = [sys.executable, str(Path(__file__).resolve())]
     command += [f"--engines={args.engines}", f"--starts={args.starts}", "--in-job"]
+    command += ["--preload", *args.preload] if args.preload else []
     lines = json_lines_of_job(command, args.nodes, args.engines)
     for line in lines:
         print(json.dumps(line))
@@ -141,16 +155,17 @@ def main() -> None:
     parser.add_argument(
         "--nodes", type=int, default=0, help="run in a Slurm job of this many nodes"
     )
+    parser.add_argument("--preload", nargs="*", default=[], help="modules engines import")
     parser.add_argument("--in-job", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_job:
-        run_starts(args.engines, args.starts, slurm=True)
+        run_starts(args.engines, args.starts, True, tuple(args.preload))
         return
     if args.nodes:
         results = submit(args)
         print(summary(args.engines, results, f"srun over {args.nodes} nodes"))
     else:
-        results = run_starts(args.engines, args.starts, slurm=False)
+        results = run_starts(args.engines, args.starts, False, tuple(args.preload))
         print(summary(args.engines, results, "local"))
 
 
