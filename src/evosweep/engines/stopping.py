@@ -41,7 +41,7 @@ def stop_cluster(cluster: ipp.Cluster, client: ipp.Client | None, slurm: bool) -
 
 
 def _engine_processes(cluster: ipp.Cluster) -> list:
-    """The launchers' processes: one per local engine, or the one srun process."""
+    """The launchers' processes: the local engine program that forks the engines, or srun."""
     processes = []
     for engine_set in cluster.engines.values():
         launchers = getattr(engine_set, "launchers", None)
