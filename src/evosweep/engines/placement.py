@@ -14,8 +14,8 @@ from evosweep.engines.programs import COPIES_VARIABLE
 from evosweep.runtime import addresses
 from evosweep.runtime.addresses import LOOPBACK
 
-# srun reads these from the job's environment as the step's --cpus-per-task (Slurm 23.11+),
-# which would also bind each node's task, and so all its engines, to that many CPUs.
+# Depending on its version, srun takes one of these from the job's environment as the step's
+# --cpus-per-task, which would bind each node's task, and so all its engines, to that many CPUs.
 TASK_CPU_VARIABLES = ("SLURM_CPUS_PER_TASK", "SRUN_CPUS_PER_TASK", "SLURM_TRES_PER_TASK")
 
 
