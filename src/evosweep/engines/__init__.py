@@ -16,8 +16,8 @@ the controller's engine-facing sockets listen on the job's cluster address (the 
 controller's internal ones and the engines' own stay on loopback), and the engines start as one
 `srun` step of one task per node, which imports the modules once and forks as many engines as
 the job's CPUs on that node hold (ipyparallel's own Slurm launchers would submit new batch jobs,
-and its MPI launcher needs mpi4py). Each cluster has its own profile directory and cluster id under a fresh
-temporary directory, so concurrent jobs never share state.
+and its MPI launcher needs mpi4py). Each cluster has its own profile directory and cluster id
+under a fresh temporary directory, so concurrent jobs never share state.
 
 Every connection uses CurveZMQ (encrypted; only a peer holding the controller's public key,
 which is kept in the 0600 connection files, completes a handshake), and every message carries

@@ -80,7 +80,7 @@ def engine_placement(config: Config, slurm: bool, n_engines: int, cpus: int, sec
         engine_file = security_dir / ENGINE_FILE
         config.EngineLauncher.engine_args.append(f"--IPEngine.url_file={engine_file}")
         return {"engine_launcher_class": ForkedEngineSetLauncher}, LOOPBACK, engine_file
-    # Each node's engines as many as the job's CPUs there hold (Slurm may pack a job unevenly).
+    # Each node gets as many engines as the job's CPUs there hold (Slurm may pack unevenly).
     # Without --exact the step's task on a node gets all the job's CPUs there; an engine that
     # exits must not take the others down.
     hosts, slots = zip(*allocation.job_slots(cpus), strict=True)
