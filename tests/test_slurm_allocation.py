@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,13 +34,20 @@ def expand(counts: str) -> list[int]:
     return values
 
 
-def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path):
-    out = tmp_path / "slots.json"
+def run_in_uneven_job(directory: Path, program: str) -> tuple[dict, dict[str, int]]:
+    """`program` in a job of 7 tasks over the 3 nodes; what it printed (JSON, with the job's
+    'cpus' and 'nodes'), and the CPUs Slurm gave each node."""
+    (directory / "program.py").write_text(program)
+    out = directory / "out.json"
     command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n7", "-t", "5"]
-    command += ["-o", str(out), "--wrap", f'{sys.executable} -c "{PROGRAM}"']
+    command += ["-o", str(out), "--wrap", f"{sys.executable} {directory / 'program.py'}"]
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     seen = json.loads(out.read_text())
-    given = dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
+    return seen, dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
+
+
+def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path):
+    seen, given = run_in_uneven_job(tmp_path, PROGRAM)
     assert len(set(given.values())) > 1, given  # the uneven packing this test is about
     slots = [tuple(slot) for slot in seen["slots"]]
     assert slots[0][0] == seen["batch"], slots
@@ -50,7 +58,7 @@ def test_job_slots_follow_the_cpus_slurm_gave_each_node(slurm_cluster, tmp_path)
 
 
 ENGINES = (
-    "import json, os, psutil; from evosweep.engines import engine_cluster\n"
+    "import json, os; from evosweep.engines import engine_cluster\n"
     "def where():\n"
     "    import os, psutil\n"
     "    parent = psutil.Process().parent()\n"
@@ -63,13 +71,7 @@ ENGINES = (
 
 
 def test_each_node_forks_as_many_engines_as_its_cpus_hold(slurm_cluster, tmp_path):
-    out = tmp_path / "engines.json"
-    (tmp_path / "engines.py").write_text(ENGINES)
-    command = ["sbatch", "--wait", "-A", ACCOUNT, "-p", PARTITION, "-N3", "-n7", "-t", "5"]
-    command += ["-o", str(out), "--wrap", f"{sys.executable} {tmp_path / 'engines.py'}"]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-    seen = json.loads(out.read_text())
-    given = dict(zip(hostnames(seen["nodes"]), expand(seen["cpus"]), strict=True))
+    seen, given = run_in_uneven_job(tmp_path, ENGINES)
     parents = {}
     for node, parent, command in seen["engines"]:
         parents.setdefault(node, set()).add((parent, tuple(command)))
