@@ -220,8 +220,8 @@ def tune(batch_seconds, controller_args) -> None:
         settings = cluster._cluster_settings
 
         def tuned(*args, **kwargs):
-            config, arguments, launcher, address = settings(*args, **kwargs)
-            return config, [*arguments, *controller_args], launcher, address
+            config, arguments, *placement = settings(*args, **kwargs)
+            return config, [*arguments, *controller_args], *placement
 
         cluster._cluster_settings = tuned
     print(
