@@ -52,8 +52,18 @@ run: $(STAMP)
 	@$(REPORT_IF_STALE)
 	@$(BIN)/python -m evosweep.finish
 
+# The 16-node cluster's tests (64 engines, 32 SCOOP workers) load the whole machine: they run
+# after the others, alone, with that cluster's variables (tests/slurm/wide.env); the cluster
+# fixture starts it as it starts the 3-node one. With PYTEST_ARGS only the tests it names run.
+WIDE_TESTS := tests/test_slurm_wide.py
+
 test: $(STAMP)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=$(WIDE_TESTS)
+	set -a && . tests/slurm/wide.env && set +a && $(BIN)/python -m pytest $(WIDE_TESTS)
+else
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+endif
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -2,10 +2,10 @@
 `snakemake --profile` with `--set-resources`, each run's results equal to a local run's.
 
 Runs only against the wide cluster (tests/slurm/wide.env: 16 nodes of 4 CPUs), with its
-variables exported (64 engines load the whole machine: run it alone):
+variables exported; the cluster fixture starts it. 64 engines load the whole machine, so
+`make test` runs this file last, alone; by hand:
 
     set -a; . tests/slurm/wide.env; set +a
-    bash tests/slurm/start-cluster.sh 16
     .venv/bin/python -m pytest tests/test_slurm_wide.py -x -q
 """
 
@@ -24,7 +24,7 @@ from helpers.workflow_runner import snakemake
 
 WIDE_NODES = 16
 RUN_COMMAND = (
-    "set -a; . tests/slurm/wide.env; set +a; bash tests/slurm/start-cluster.sh 16; "
+    "`make test` runs it; or set -a; . tests/slurm/wide.env; set +a; "
     ".venv/bin/python -m pytest tests/test_slurm_wide.py"
 )
 pytestmark = [
