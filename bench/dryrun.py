@@ -1,8 +1,8 @@
 """Dry runs (`snakemake -n`) measured side by side, wall time and CPU.
 
 Goals: the no-op dry run of the finished default pipeline costs at most 1.5x that of a one-rule
-Snakefile (issue 5); the finished 100-model config of tests/helpers/many_models.py at most 3x
-the finished default pipeline (issue 23). Also printed: the first dry run before anything ran
+Snakefile; the finished 100-model config of tests/helpers/many_models.py at most 3x
+the finished default pipeline. Also printed: the first dry run before anything ran
 (its config checks included) of the 100-model config against the default pipeline's.
 
 Every workflow is a scratch copy. A finished one holds empty placeholders of its outputs,

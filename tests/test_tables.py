@@ -1,4 +1,4 @@
-"""Real tables through the real workflow (issue 21): the Palmer penguins CSV (text columns and
+"""Real tables through the real workflow: the Palmer penguins CSV (text columns and
 gaps) as a classification and a regression, preprocessing fitted inside every fold with every
 strategy, no leakage shown exactly, and bad combinations stopped before any job.
 
