@@ -155,6 +155,34 @@ def test_copies_share_a_parent_that_passes_a_stop_on_and_reports_how_they_ended(
         _wait_for_exits(pidfds, 3)
 
 
+STOPPED_WHILE_FORKING = """
+import os, signal, sys
+from evosweep.runtime.lifetime import run_as_copies
+fork = os.fork
+
+def fork_then_stop():
+    child = fork()
+    if child:  # a stop that reaches the parent before its handler is in place
+        os.kill(os.getpid(), signal.SIGTERM)
+    return child
+
+os.fork = fork_then_stop
+run_as_copies(3)
+sys.stdin.read()  # a copy waits for a signal
+"""
+
+
+def test_a_stop_while_the_copies_start_is_passed_on_once_they_have():
+    parent = subprocess.Popen([sys.executable, "-c", STOPPED_WHILE_FORKING], stdin=subprocess.PIPE)
+    try:
+        # 143, not -15: the parent outlived the signal and a copy ended by the SIGTERM passed on.
+        assert parent.wait(EVENT_SECONDS) == 128 + signal.SIGTERM
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdin.close()
+
+
 def test_the_first_copy_to_fail_gives_the_parent_its_status_once_all_have_ended():
     with _copies() as (parent, _, pidfds):
         parent.stdin.write(b"3\n")  # one copy reads it and exits 3

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable
 
 from evosweep.runtime import rundirs
-from evosweep.runtime.signals import stop_on_signals
+from evosweep.runtime.signals import STOP_SIGNALS, stop_on_signals
 
 PR_SET_PDEATHSIG = 1
 # How often an owner is checked where the kernel has no pidfd (before Linux 5.3).
@@ -59,13 +59,21 @@ def run_as_copies(copies: int) -> None:
     they start for the CPU of one."""
     parent = os.getpid()
     children = set()
+    # A stop signal that arrives while the copies start waits (blocked) until the parent's
+    # handler is in place to pass it on; each copy unblocks it at once.
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     with warnings.catch_warnings():
         # Python 3.12+ warns of any fork in a process with threads; the libraries that start
         # one at import (pyarrow's jemalloc) make their own state safe across a fork.
         warnings.simplefilter("ignore", DeprecationWarning)
         for _ in range(copies):
-            child = os.fork()
+            try:
+                child = os.fork()
+            except BaseException:
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+                raise
             if child == 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
                 die_with_parent(parent)
                 return
             children.add(child)
@@ -77,6 +85,7 @@ def run_as_copies(copies: int) -> None:
 
     failed = 0
     with stop_on_signals(on_signal=pass_on):
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         while children:
             child, status = os.wait()  # in the order they end
             children.discard(child)
